@@ -16,6 +16,7 @@ pub mod time;
 pub mod timers;
 
 pub use call::{Call, CallCommand, CallContext, CallDecision, CallEvent, CallState, decide_call};
+pub use domain::{Language, Sek};
 pub use error::{DefinitionProblem, TransitionError};
 pub use event::{EVENT_SCHEMA_VERSION, Recorded};
 pub use funnel::Funnel;

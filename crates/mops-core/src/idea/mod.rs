@@ -129,11 +129,11 @@ impl IdeaEvent {
 #[serde(tag = "command", rename_all = "snake_case")]
 pub enum IdeaCommand {
     /// Start a draft that the applicant can finish later.
-    Draft(NewIdea),
-    EditDraft(IdeaDetails),
+    Draft(Box<NewIdea>),
+    EditDraft(Box<IdeaDetails>),
     Submit,
     /// Draft and submit in one step, as the public form does.
-    SubmitNew(NewIdea),
+    SubmitNew(Box<NewIdea>),
     Select {
         motivation: Option<Motivation>,
     },
@@ -419,7 +419,7 @@ fn rules(state: &IdeaState, cmd: &IdeaCommand, ctx: &Context<'_>) -> Result<Vec<
             let lead = state.idea().map(|i| i.lead.person).ok_or(TransitionError::IdeaNotFound)?;
             check_details(details, lead, ctx)?;
             submission_window()?;
-            vec![IdeaEvent::DraftEdited { details: details.clone() }]
+            vec![IdeaEvent::DraftEdited { details: (**details).clone() }]
         }
         IdeaCommand::Submit => {
             submission_window()?;
