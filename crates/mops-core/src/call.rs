@@ -13,9 +13,33 @@ use crate::people::Actor;
 use crate::stage::{Action, CallPhase, Stage, Who};
 
 /// A seminar in the series, numbered within its call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(transparent)]
 pub struct SeminarId(pub u16);
+
+/// Accepts a number or a string of digits: as a JSON map key (attendance per
+/// seminar) inside an internally tagged enum, serde hands over a string.
+impl<'de> Deserialize<'de> for SeminarId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = SeminarId;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a seminar number")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<SeminarId, E> {
+                u16::try_from(v).map(SeminarId).map_err(E::custom)
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<SeminarId, E> {
+                u16::try_from(v).map(SeminarId).map_err(E::custom)
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<SeminarId, E> {
+                v.parse().map(SeminarId).map_err(E::custom)
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
 
 impl std::fmt::Display for SeminarId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

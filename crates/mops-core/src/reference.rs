@@ -196,8 +196,9 @@ const NOT_SELECTED: [(&str, &str); 16] = [
 
 const THEMES: [&str; 3] = ["äldreomsorg", "socialt arbete", "funktionshinder"];
 
-fn id(kind: u32, n: u32) -> Uuid {
-    Uuid::from_u128((0x2010_u128 << 112) | (u128::from(kind) << 32) | u128::from(n))
+/// A deterministic id: the round's namespace, the kind of thing, its number.
+fn make_id(namespace: u32, kind: u32, n: u32) -> Uuid {
+    Uuid::from_u128((0x2010_u128 << 112) | (u128::from(namespace) << 64) | (u128::from(kind) << 32) | u128::from(n))
 }
 
 fn at(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
@@ -254,6 +255,13 @@ const CRITERIA: [(&str, &str, &str); 3] = [
 
 /// The 2010 round, deterministic: the same ids, people and steps every time.
 pub fn round_2010() -> Round2010 {
+    round_2010_in(0)
+}
+
+/// The 2010 round with every id in `namespace`, so several copies can live
+/// in one database (tests, benchmarks). `round_2010_in(0)` is `round_2010()`.
+pub fn round_2010_in(namespace: u32) -> Round2010 {
+    let id = |kind: u32, n: u32| make_id(namespace, kind, n);
     let orgs = [
         ("Mälardalens högskola", "mdh.example"),
         ("Eskilstuna kommun", "eskilstuna.example"),
@@ -625,7 +633,9 @@ pub fn round_2010() -> Round2010 {
     }
     steps.push(call_step(at(2010, 9, 28, 9, 0), process_leader, CallCommand::Advance { to: CallPhase::Decision }));
     for (p, (_, idea)) in planners.iter().enumerate() {
-        let registry = RegistryNumber::parse(&format!("SK 2010/{}", 31 + p)).expect("a registry number");
+        // Each copy of the round (namespace) has its own registry numbers.
+        let number = 31 + p + 100 * namespace as usize;
+        let registry = RegistryNumber::parse(&format!("SK 2010/{number}")).expect("a registry number");
         let command = match idea.fate {
             Fate::Granted(kr) => IdeaCommand::Grant {
                 amount: kronor(kr),

@@ -59,8 +59,9 @@ pub fn due<'a>(
             due.push(DueTimer { idea: idea.id, command: IdeaCommand::Lapse });
             continue;
         }
-        let nearest =
-            config.plan_reminder_days.iter().copied().filter(|d| now >= deadline - Duration::days(i64::from(*d))).min();
+        // A threshold further back than time goes has been reached.
+        let reached = |d: u32| deadline.checked_sub_signed(Duration::days(i64::from(d))).is_none_or(|t| now >= t);
+        let nearest = config.plan_reminder_days.iter().copied().filter(|d| reached(*d)).min();
         if let Some(days_before) = nearest
             && !dev.reminders_sent.iter().any(|s| *s <= days_before)
         {
@@ -86,7 +87,7 @@ pub fn next_wakeup<'a>(
     config
         .plan_reminder_days
         .iter()
-        .map(|d| deadline - Duration::days(i64::from(*d)))
+        .filter_map(|d| deadline.checked_sub_signed(Duration::days(i64::from(*d))))
         .chain([deadline])
         .filter(|t| *t > now)
         .min()

@@ -50,7 +50,12 @@ fn replaying_the_events_reproduces_every_state() {
         let json = serde_json::to_string(&record.events).unwrap();
         let back: Vec<mops_core::Recorded<mops_core::IdeaEvent>> = serde_json::from_str(&json).unwrap();
         assert_eq!(IdeaState::replay(&back).unwrap(), record.state);
+        // States are stored as JSON too, and must read back unchanged.
+        let state: IdeaState = serde_json::from_str(&serde_json::to_string(&record.state).unwrap()).unwrap();
+        assert_eq!(state, record.state);
     }
+    let call: CallState = serde_json::from_str(&serde_json::to_string(&memory.call).unwrap()).unwrap();
+    assert_eq!(call, memory.call);
     assert_eq!(CallState::replay(&memory.call_events).unwrap(), memory.call);
 }
 

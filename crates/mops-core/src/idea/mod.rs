@@ -364,7 +364,7 @@ pub fn decide(state: &IdeaState, cmd: &IdeaCommand, ctx: &Context<'_>) -> Result
     for r in &recorded {
         next = next.apply(r)?;
     }
-    let notifications = recorded.iter().flat_map(|r| notices(&next, &r.event, ctx.call)).collect();
+    let notifications = recorded.iter().flat_map(|r| notifications_for(&next, &r.event, ctx.call)).collect();
     Ok(Decision { state: next, events: recorded, notifications })
 }
 
@@ -508,7 +508,12 @@ fn rules(state: &IdeaState, cmd: &IdeaCommand, ctx: &Context<'_>) -> Result<Vec<
             vec![IdeaEvent::PlanSubmitted { requested: *requested }]
         }
         IdeaCommand::SendReminder { days_before } => {
-            let due_at = t.plan_deadline - Duration::days(i64::from(*days_before));
+            // A threshold further back than time goes is simply due (and
+            // must not panic on overflow).
+            let due_at = t
+                .plan_deadline
+                .checked_sub_signed(Duration::days(i64::from(*days_before)))
+                .unwrap_or(DateTime::<Utc>::MIN_UTC);
             if now < due_at {
                 return Err(TransitionError::ReminderNotDue { due_at });
             }
@@ -567,7 +572,10 @@ fn check_details(details: &IdeaDetails, lead: PersonId, ctx: &Context<'_>) -> Re
 }
 
 /// The status mails an event causes: one per applicant, in their language.
-fn notices(state: &IdeaState, event: &IdeaEvent, call: &Call) -> Vec<NotificationIntent> {
+/// `state` is the idea's state after the transition the event belongs to.
+/// [`decide`] uses this; storage uses it to tie each mail to its event, and
+/// `verify` to check that every event has its mails.
+pub fn notifications_for(state: &IdeaState, event: &IdeaEvent, call: &Call) -> Vec<NotificationIntent> {
     let t = &call.definition.timeline;
     let notices: Vec<Notice> = match event {
         IdeaEvent::Submitted => vec![Notice::IdeaReceived],

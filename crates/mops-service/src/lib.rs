@@ -1,0 +1,9 @@
+#![doc = include_str!("../README.md")]
+
+pub mod config;
+pub mod replay;
+pub mod scheduler;
+pub mod store;
+
+pub use config::Settings;
+pub use store::{Db, Store, StoreError};

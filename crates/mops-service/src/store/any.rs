@@ -1,0 +1,93 @@
+//! The store the configuration names: SQLite or PostgreSQL by URL scheme.
+
+use mops_core::call::StageCounts;
+use mops_core::domain::{CallId, IdeaId};
+use mops_core::{CallState, IdeaEvent, IdeaState, Stage};
+
+use super::{
+    Backend, CallRequest, FunnelCounts, IdeaRequest, Outcome, PgStore, SqliteStore, Store, StoreError, StoredEvent,
+    VerifyReport, Versioned,
+};
+
+/// Either backend, chosen at run time from the database URL.
+#[derive(Debug, Clone)]
+pub enum Db {
+    Sqlite(SqliteStore),
+    Postgres(PgStore),
+}
+
+/// Connects to `url`: `sqlite://…` (created if missing) or `postgres://…`.
+pub async fn connect(url: &str) -> Result<Db, StoreError> {
+    if url.starts_with("sqlite:") {
+        Ok(Db::Sqlite(SqliteStore::connect(url).await?))
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        Ok(Db::Postgres(PgStore::connect(url).await?))
+    } else {
+        Err(StoreError::Database(sqlx::Error::Configuration(
+            format!("unsupported database URL {url:?}: use sqlite://FILE or postgres://USER@HOST/DB").into(),
+        )))
+    }
+}
+
+macro_rules! each {
+    ($self:ident, $s:ident => $e:expr) => {
+        match $self {
+            Db::Sqlite($s) => $e,
+            Db::Postgres($s) => $e,
+        }
+    };
+}
+
+impl Store for Db {
+    fn backend(&self) -> Backend {
+        each!(self, s => s.backend())
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        each!(self, s => s.migrate().await)
+    }
+
+    async fn execute_call(&self, req: CallRequest<'_>) -> Result<Outcome, StoreError> {
+        each!(self, s => s.execute_call(req).await)
+    }
+
+    async fn execute_idea(&self, req: IdeaRequest<'_>) -> Result<Outcome, StoreError> {
+        each!(self, s => s.execute_idea(req).await)
+    }
+
+    async fn call(&self, id: CallId) -> Result<Option<Versioned<CallState>>, StoreError> {
+        each!(self, s => s.call(id).await)
+    }
+
+    async fn idea(&self, id: IdeaId) -> Result<Option<Versioned<IdeaState>>, StoreError> {
+        each!(self, s => s.idea(id).await)
+    }
+
+    async fn calls(&self) -> Result<Vec<Versioned<CallState>>, StoreError> {
+        each!(self, s => s.calls().await)
+    }
+
+    async fn ideas(&self, call: CallId, stage: Option<Stage>) -> Result<Vec<Versioned<IdeaState>>, StoreError> {
+        each!(self, s => s.ideas(call, stage).await)
+    }
+
+    async fn idea_events(&self, id: IdeaId) -> Result<Vec<StoredEvent<IdeaEvent>>, StoreError> {
+        each!(self, s => s.idea_events(id).await)
+    }
+
+    async fn stage_counts(&self, call: CallId) -> Result<StageCounts, StoreError> {
+        each!(self, s => s.stage_counts(call).await)
+    }
+
+    async fn funnel(&self, call: CallId) -> Result<FunnelCounts, StoreError> {
+        each!(self, s => s.funnel(call).await)
+    }
+
+    async fn outbox_unsent(&self) -> Result<i64, StoreError> {
+        each!(self, s => s.outbox_unsent().await)
+    }
+
+    async fn verify(&self) -> Result<VerifyReport, StoreError> {
+        each!(self, s => s.verify().await)
+    }
+}

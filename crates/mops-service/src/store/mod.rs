@@ -1,0 +1,225 @@
+//! Storage: the pipeline persisted in SQLite (the embedded default) or
+//! PostgreSQL, behind one [`Store`] trait.
+//!
+//! Every command runs as one transaction: load the state with its version,
+//! let `mops-core` decide, write the new state guarded by the version, append
+//! the events to their hash chain, and write one outbox row per status mail.
+//! Either all of it commits or none of it does.
+
+mod any;
+mod hash;
+mod sql;
+mod verify;
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+use mops_core::call::StageCounts;
+use mops_core::domain::{CallId, IdeaId, Sek};
+use mops_core::{Actor, CallCommand, CallState, IdeaCommand, IdeaEvent, IdeaState, Recorded, TransitionError};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+pub use any::{Db, connect};
+pub use sql::{PgStore, SqliteStore};
+pub use verify::{Discrepancy, VerifyReport};
+
+/// Why a command did not go through.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The core refused the command: a user error that says what to do.
+    #[error(transparent)]
+    Rejected(#[from] TransitionError),
+    /// Someone changed the idea or call first. Reload and try again.
+    #[error(
+        "the {what} was changed by someone else (now at version {actual}{}); reload it and try again",
+        expected.map(|e| format!(", you had version {e}")).unwrap_or_default()
+    )]
+    Conflict { what: &'static str, expected: Option<i64>, actual: i64 },
+    /// The database was busy for longer than the busy timeout. Try again.
+    #[error("the database is busy; try again in a moment")]
+    Busy,
+    /// The idempotency key was used before for a different command.
+    #[error("the idempotency key {key:?} was already used for a different command; use a new key")]
+    IdempotencyMismatch { key: String },
+    /// The registry number is already used by another decision.
+    #[error("the registry number {registry} is already used for another decision; use the next free number")]
+    DuplicateRegistry { registry: String },
+    #[error("there is no {what} with id {id}")]
+    NotFound { what: &'static str, id: Uuid },
+    /// Stored data that cannot be read back: never the user's fault.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("database error: {0}")]
+    Database(#[source] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl StoreError {
+    /// Whether the same request may succeed if simply tried again.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Conflict { .. } | Self::Busy)
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        if let sqlx::Error::Database(db) = &e {
+            // SQLITE_BUSY (5) and SQLITE_LOCKED (6), PostgreSQL's
+            // serialization_failure and deadlock_detected.
+            if let Some("5" | "6" | "517" | "40001" | "40P01") = db.code().as_deref() {
+                return Self::Busy;
+            }
+        }
+        Self::Database(e)
+    }
+}
+
+impl From<serde_json::Error> for StoreError {
+    fn from(e: serde_json::Error) -> Self {
+        Self::Corrupt(format!("JSON: {e}"))
+    }
+}
+
+/// One command on an idea, with everything the executor needs.
+#[derive(Debug, Clone, Copy)]
+pub struct IdeaRequest<'a> {
+    pub call: CallId,
+    pub idea: IdeaId,
+    pub command: &'a IdeaCommand,
+    pub actor: &'a Actor,
+    pub now: DateTime<Utc>,
+    /// The version the caller saw (HTTP `If-Match`); a different current
+    /// version is a conflict.
+    pub expected_version: Option<i64>,
+    /// A retry with the same key returns the first outcome.
+    pub idempotency_key: Option<&'a str>,
+}
+
+/// One command on a call.
+#[derive(Debug, Clone, Copy)]
+pub struct CallRequest<'a> {
+    pub call: CallId,
+    pub command: &'a CallCommand,
+    pub actor: &'a Actor,
+    pub now: DateTime<Utc>,
+    pub expected_version: Option<i64>,
+    pub idempotency_key: Option<&'a str>,
+}
+
+/// What a committed command did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outcome {
+    /// The idea or call the command was about.
+    pub stream: Uuid,
+    /// Its version after the command: the number of its events.
+    pub version: i64,
+    /// Its stage (idea) or phase (call) after the command, as a key.
+    pub stage: String,
+    /// The ids of the events written.
+    pub events: Vec<i64>,
+    /// How many status mails were queued.
+    pub notifications: u32,
+    /// True when this is the stored outcome of an earlier request with the
+    /// same idempotency key, and nothing new was written.
+    #[serde(default)]
+    pub replayed: bool,
+}
+
+/// A state as stored, with its version.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Versioned<T> {
+    pub state: T,
+    pub version: i64,
+}
+
+/// An event as stored: its place in the log and the recorded event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent<E> {
+    pub id: i64,
+    pub seq: i64,
+    pub recorded: Recorded<E>,
+}
+
+/// The funnel of a call, read from indexed columns (not from the event log).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct FunnelCounts {
+    pub submitted: u32,
+    pub selected: u32,
+    pub plans_submitted: u32,
+    pub granted: u32,
+    pub granted_total: Sek,
+}
+
+impl std::fmt::Display for FunnelCounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} → {} → {} → {}", self.submitted, self.selected, self.plans_submitted, self.granted)
+    }
+}
+
+/// Which database a store writes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Sqlite => "SQLite",
+            Self::Postgres => "PostgreSQL",
+        })
+    }
+}
+
+/// The pipeline's storage. One implementation per backend; one conformance
+/// suite (`tests/store.rs`) runs against both.
+pub trait Store: Send + Sync {
+    fn backend(&self) -> Backend;
+
+    /// Applies pending migrations. Safe to run at every start.
+    fn migrate(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn execute_call(&self, req: CallRequest<'_>) -> impl Future<Output = Result<Outcome, StoreError>> + Send;
+
+    fn execute_idea(&self, req: IdeaRequest<'_>) -> impl Future<Output = Result<Outcome, StoreError>> + Send;
+
+    fn call(&self, id: CallId) -> impl Future<Output = Result<Option<Versioned<CallState>>, StoreError>> + Send;
+
+    fn idea(&self, id: IdeaId) -> impl Future<Output = Result<Option<Versioned<IdeaState>>, StoreError>> + Send;
+
+    /// Every call, oldest first.
+    fn calls(&self) -> impl Future<Output = Result<Vec<Versioned<CallState>>, StoreError>> + Send;
+
+    /// The ideas of a call, optionally only those at one stage.
+    fn ideas(
+        &self,
+        call: CallId,
+        stage: Option<mops_core::Stage>,
+    ) -> impl Future<Output = Result<Vec<Versioned<IdeaState>>, StoreError>> + Send;
+
+    /// An idea's events in order: its timeline.
+    fn idea_events(&self, id: IdeaId) -> impl Future<Output = Result<Vec<StoredEvent<IdeaEvent>>, StoreError>> + Send;
+
+    /// How many of a call's ideas are at each stage.
+    fn stage_counts(&self, call: CallId) -> impl Future<Output = Result<StageCounts, StoreError>> + Send;
+
+    fn funnel(&self, call: CallId) -> impl Future<Output = Result<FunnelCounts, StoreError>> + Send;
+
+    /// Outbox rows not yet sent (pending or being sent).
+    fn outbox_unsent(&self) -> impl Future<Output = Result<i64, StoreError>> + Send;
+
+    /// Rebuilds every call and idea from its events, checks the hash chains
+    /// and the invariants, and reports every discrepancy.
+    fn verify(&self) -> impl Future<Output = Result<VerifyReport, StoreError>> + Send;
+}
+
+/// The scope of an idempotency key: keys are per actor.
+pub(crate) fn idempotency_scope(actor: &Actor) -> String {
+    match actor.id.person() {
+        Some(p) => p.to_string(),
+        None => "system".to_owned(),
+    }
+}

@@ -1,0 +1,754 @@
+//! The two storage backends. Their SQL is the same text (both accept `$1`
+//! placeholders and `RETURNING`), so one macro writes both implementations;
+//! they differ in how a write transaction begins and how rows are locked:
+//!
+//! | | SQLite | PostgreSQL |
+//! | --- | --- | --- |
+//! | write transaction | `BEGIN IMMEDIATE`: takes the single write lock up front, so the busy timeout applies and a read-then-write never fails on upgrade | `BEGIN` (read committed) |
+//! | call row for budget and capacity rules | already serialised by the write lock | `SELECT … FOR UPDATE` |
+//! | lost updates on an idea | impossible: one writer | `UPDATE … WHERE version = $old`; the loser sees 0 rows, a conflict |
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::Utc;
+use mops_core::call::StageCounts;
+use mops_core::domain::{CallId, IdeaId, Sek};
+use mops_core::idea::{CallTotals, Context, notifications_for};
+use mops_core::{
+    CallContext, CallEvent, CallState, IdeaCommand, IdeaEvent, IdeaState, Recorded, Stage, decide, decide_call,
+};
+use serde::Serialize;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, Row, SqlitePool};
+use uuid::Uuid;
+
+use super::hash::{self, GENESIS};
+use super::verify::{self, Raw, RawCall, RawEvent, RawIdea};
+use super::{
+    Backend, CallRequest, FunnelCounts, IdeaRequest, Outcome, Store, StoreError, StoredEvent, VerifyReport, Versioned,
+    idempotency_scope,
+};
+
+/// How long a writer waits for SQLite's write lock before giving up.
+pub const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The pipeline in an SQLite file.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (and creates, if missing) the database at `url`, e.g.
+    /// `sqlite://mops.db`.
+    ///
+    /// WAL lets readers work while one writer writes; foreign keys are on;
+    /// writers wait up to [`SQLITE_BUSY_TIMEOUT`] for the lock.
+    /// `synchronous = FULL`: every commit is on disk before it is
+    /// acknowledged, so a decision once recorded survives a power cut. With
+    /// WAL, `NORMAL` would be faster but may lose the last commits.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(SQLITE_BUSY_TIMEOUT);
+        let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
+        Ok(Self { pool })
+    }
+
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
+/// The pipeline in PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    /// Connects to `url`, e.g. `postgres://postgres@127.0.0.1:5432/test`,
+    /// with up to `max_connections` connections (default 10 in `connect`).
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with(url, 10).await
+    }
+
+    pub async fn connect_with(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        let options = PgConnectOptions::from_str(url)?.application_name("mops");
+        let pool = PgPoolOptions::new().max_connections(max_connections).connect_with(options).await?;
+        Ok(Self { pool })
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+fn corrupt(what: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(what.to_string())
+}
+
+/// The name of the unique constraint a database error violated, if any.
+fn unique_violation(e: &sqlx::Error) -> Option<String> {
+    match e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            Some(db.constraint().map(str::to_owned).unwrap_or_else(|| db.message().to_owned()))
+        }
+        _ => None,
+    }
+}
+
+/// The furthest funnel step an idea reached: 0 draft, 1 submitted,
+/// 2 selected, 3 plan submitted, 4 granted.
+fn furthest(state: &IdeaState) -> i64 {
+    match state {
+        IdeaState::New | IdeaState::Draft(_) => 0,
+        IdeaState::Submitted(_) | IdeaState::NotSelected(_) => 1,
+        IdeaState::Selected(_) | IdeaState::Pitched(_) => 2,
+        IdeaState::PlanSubmitted(_) | IdeaState::Prepared(_) | IdeaState::Declined(_) => 3,
+        IdeaState::Granted(_) => 4,
+        IdeaState::Lapsed(l) => furthest(&l.previous),
+        IdeaState::Withdrawn(w) => furthest(&w.previous),
+    }
+}
+
+fn registry(state: &IdeaState) -> Option<String> {
+    match state {
+        IdeaState::Granted(g) => Some(g.decision.registry.to_string()),
+        IdeaState::Declined(d) => Some(d.decision.registry.to_string()),
+        _ => None,
+    }
+}
+
+fn call_event_key(e: &CallEvent) -> &'static str {
+    match e {
+        CallEvent::Created { .. } => "created",
+        CallEvent::Edited { .. } => "edited",
+        CallEvent::PhaseChanged { .. } => "phase_changed",
+    }
+}
+
+macro_rules! impl_store {
+    ($store:ident, $db:ty, backend = $backend:expr, begin = $begin:literal, lock = $lock:literal, migrations = $migrations:literal) => {
+        impl $store {
+            async fn begin_write(&self) -> Result<sqlx::Transaction<'static, $db>, StoreError> {
+                Ok(self.pool.begin_with($begin).await?)
+            }
+
+            /// The stored outcome of an earlier request with this key, or
+            /// an error if the key was used for another command.
+            async fn stored_outcome(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                scope: &str,
+                key: &str,
+                fingerprint: &[u8],
+            ) -> Result<Option<Outcome>, StoreError> {
+                let row = sqlx::query("SELECT request_hash, response FROM idempotency WHERE scope = $1 AND key = $2")
+                    .bind(scope)
+                    .bind(key)
+                    .fetch_optional(&mut **tx)
+                    .await?;
+                let Some(row) = row else { return Ok(None) };
+                let stored: Vec<u8> = row.try_get("request_hash")?;
+                if stored != fingerprint {
+                    return Err(StoreError::IdempotencyMismatch { key: key.to_owned() });
+                }
+                let mut outcome: Outcome = serde_json::from_str(&row.try_get::<String, _>("response")?)?;
+                outcome.replayed = true;
+                Ok(Some(outcome))
+            }
+
+            /// After a unique violation on the idempotency key (a concurrent
+            /// request with the same key won), the winner's outcome.
+            async fn outcome_after_race(
+                &self,
+                scope: &str,
+                key: &str,
+                fingerprint: &[u8],
+            ) -> Result<Outcome, StoreError> {
+                let mut tx = self.pool.begin().await?;
+                Self::stored_outcome(&mut tx, scope, key, fingerprint)
+                    .await?
+                    .ok_or_else(|| corrupt("an idempotency key vanished"))
+            }
+
+            async fn remember(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                scope: &str,
+                key: Option<&str>,
+                fingerprint: &[u8],
+                outcome: &Outcome,
+            ) -> Result<(), StoreError> {
+                let Some(key) = key else { return Ok(()) };
+                sqlx::query(
+                    "INSERT INTO idempotency (scope, key, request_hash, response, created_at) VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(scope)
+                .bind(key)
+                .bind(fingerprint)
+                .bind(serde_json::to_string(outcome)?)
+                .bind(Utc::now())
+                .execute(&mut **tx)
+                .await?;
+                Ok(())
+            }
+
+            /// Appends events to a stream's hash chain; returns their ids and
+            /// the new head hash.
+            #[allow(clippy::too_many_arguments)]
+            async fn append<E: Serialize>(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                kind: &str,
+                stream: Uuid,
+                call: Uuid,
+                version: i64,
+                head: &[u8],
+                events: &[Recorded<E>],
+                key: impl Fn(&E) -> &'static str,
+            ) -> Result<(Vec<i64>, Vec<u8>), StoreError> {
+                let mut prev = head.to_vec();
+                let mut ids = Vec::with_capacity(events.len());
+                let recorded_at = Utc::now();
+                for (i, r) in events.iter().enumerate() {
+                    let seq = version + 1 + i as i64;
+                    let body = serde_json::to_string(r)?;
+                    let hash = hash::chain(&prev, stream, seq, &body);
+                    let id: i64 = sqlx::query_scalar(
+                        "INSERT INTO events (stream_kind, stream_id, call_id, seq, event_type, at, actor, body, \
+                         prev_hash, hash, recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+                         RETURNING id",
+                    )
+                    .bind(kind)
+                    .bind(stream)
+                    .bind(call)
+                    .bind(seq)
+                    .bind(key(&r.event))
+                    .bind(r.at)
+                    .bind(r.actor.person().map(|p| *p.as_uuid()))
+                    .bind(&body)
+                    .bind(&prev)
+                    .bind(&hash)
+                    .bind(recorded_at)
+                    .fetch_one(&mut **tx)
+                    .await?;
+                    ids.push(id);
+                    prev = hash;
+                }
+                Ok((ids, prev))
+            }
+
+            async fn counts_in(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                call: Uuid,
+            ) -> Result<StageCounts, StoreError> {
+                let rows = sqlx::query("SELECT stage, COUNT(*) AS n FROM ideas WHERE call_id = $1 GROUP BY stage")
+                    .bind(call)
+                    .fetch_all(&mut **tx)
+                    .await?;
+                let mut counts = StageCounts::default();
+                for row in rows {
+                    let key: String = row.try_get("stage")?;
+                    let stage = Stage::from_key(&key).ok_or_else(|| corrupt(format!("unknown stage {key}")))?;
+                    counts.add(stage, row.try_get::<i64, _>("n")?);
+                }
+                Ok(counts)
+            }
+
+            async fn execute_idea_once(&self, req: &IdeaRequest<'_>, fingerprint: &[u8], scope: &str) -> Result<Outcome, StoreError> {
+                let idea_id = *req.idea.as_uuid();
+                let call_id = *req.call.as_uuid();
+                let mut tx = self.begin_write().await?;
+                if let Some(key) = req.idempotency_key
+                    && let Some(outcome) = Self::stored_outcome(&mut tx, scope, key, fingerprint).await?
+                {
+                    return Ok(outcome);
+                }
+                // Rules that span ideas (capacity, budget) read the call's
+                // totals; the commands that change them lock the call row so
+                // two of them cannot both pass on the same totals.
+                let changes_totals = matches!(req.command, IdeaCommand::Select { .. } | IdeaCommand::Grant { .. });
+                let lock = if changes_totals { $lock } else { "" };
+                let row = sqlx::query(&format!(
+                    "SELECT state, selected_count, granted_ore FROM calls WHERE id = $1{lock}"
+                ))
+                .bind(call_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or(StoreError::NotFound { what: "call", id: call_id })?;
+                let call_state: CallState = serde_json::from_str(&row.try_get::<String, _>("state")?)?;
+                let call = call_state.call().ok_or_else(|| corrupt("a call row without a call"))?;
+                let totals = CallTotals {
+                    selected: u32::try_from(row.try_get::<i64, _>("selected_count")?).map_err(corrupt)?,
+                    granted: Sek::from_ore(row.try_get("granted_ore")?).map_err(corrupt)?,
+                };
+
+                let row = sqlx::query("SELECT state, version, head_hash FROM ideas WHERE id = $1")
+                    .bind(idea_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let (state, version, head) = match row {
+                    Some(row) => (
+                        serde_json::from_str::<IdeaState>(&row.try_get::<String, _>("state")?)?,
+                        row.try_get::<i64, _>("version")?,
+                        row.try_get::<Vec<u8>, _>("head_hash")?,
+                    ),
+                    None => (IdeaState::New, 0, GENESIS.to_vec()),
+                };
+                if let Some(expected) = req.expected_version
+                    && expected != version
+                {
+                    return Err(StoreError::Conflict { what: "idea", expected: Some(expected), actual: version });
+                }
+
+                let ctx = Context { now: req.now, actor: req.actor, call, totals };
+                let decision = decide(&state, req.command, &ctx)?;
+
+                let (event_ids, head) =
+                    Self::append(&mut tx, "idea", idea_id, call_id, version, &head, &decision.events, IdeaEvent::key)
+                        .await?;
+                let mut queued = 0u32;
+                let created_at = Utc::now();
+                for (recorded, event_id) in decision.events.iter().zip(&event_ids) {
+                    for intent in notifications_for(&decision.state, &recorded.event, call) {
+                        sqlx::query(
+                            "INSERT INTO outbox (id, event_id, call_id, idea_id, recipient_person, recipient_email, \
+                             language, notice, intent, status, attempts, next_attempt_at, created_at) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', 0, $10, $10)",
+                        )
+                        .bind(Uuid::new_v4())
+                        .bind(*event_id)
+                        .bind(call_id)
+                        .bind(idea_id)
+                        .bind(*intent.to.person.as_uuid())
+                        .bind(intent.to.email.as_str())
+                        .bind(intent.to.language.tag())
+                        .bind(intent.notice.key())
+                        .bind(serde_json::to_string(&intent)?)
+                        .bind(created_at)
+                        .execute(&mut *tx)
+                        .await?;
+                        queued += 1;
+                    }
+                }
+
+                let new_version = version + decision.events.len() as i64;
+                let idea = decision.state.idea().ok_or_else(|| corrupt("a decided idea without data"))?;
+                let state_json = serde_json::to_string(&decision.state)?;
+                let stage = decision.state.stage().key();
+                let granted = decision.state.granted_amount().map(Sek::ore);
+                let written = if version == 0 {
+                    sqlx::query(
+                        "INSERT INTO ideas (id, call_id, state, stage, furthest, title, lead_person, granted_ore, \
+                         registry, version, head_hash, created_at, updated_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)",
+                    )
+                    .bind(idea_id)
+                    .bind(call_id)
+                    .bind(&state_json)
+                    .bind(stage)
+                    .bind(furthest(&decision.state))
+                    .bind(idea.details.title.as_str())
+                    .bind(*idea.lead.person.as_uuid())
+                    .bind(granted)
+                    .bind(registry(&decision.state))
+                    .bind(new_version)
+                    .bind(&head)
+                    .bind(req.now)
+                    .execute(&mut *tx)
+                    .await
+                } else {
+                    sqlx::query(
+                        "UPDATE ideas SET state = $2, stage = $3, furthest = $4, title = $5, granted_ore = $6, \
+                         registry = $7, version = $8, head_hash = $9, updated_at = $10 \
+                         WHERE id = $1 AND version = $11",
+                    )
+                    .bind(idea_id)
+                    .bind(&state_json)
+                    .bind(stage)
+                    .bind(furthest(&decision.state))
+                    .bind(idea.details.title.as_str())
+                    .bind(granted)
+                    .bind(registry(&decision.state))
+                    .bind(new_version)
+                    .bind(&head)
+                    .bind(req.now)
+                    .bind(version)
+                    .execute(&mut *tx)
+                    .await
+                };
+                match written {
+                    Ok(done) if done.rows_affected() == 1 => {}
+                    Ok(_) => return Err(StoreError::Conflict { what: "idea", expected: Some(version), actual: version + 1 }),
+                    Err(e) => match unique_violation(&e) {
+                        Some(c) if c.contains("registry") => {
+                            return Err(StoreError::DuplicateRegistry {
+                                registry: registry(&decision.state).unwrap_or_default(),
+                            });
+                        }
+                        Some(_) => return Err(StoreError::Conflict { what: "idea", expected: Some(0), actual: 1 }),
+                        None => return Err(e.into()),
+                    },
+                }
+
+                let mut delta = CallTotals::default();
+                for r in &decision.events {
+                    delta.apply(&r.event);
+                }
+                if delta != CallTotals::default() {
+                    sqlx::query(
+                        "UPDATE calls SET selected_count = selected_count + $2, granted_ore = granted_ore + $3, \
+                         updated_at = $4 WHERE id = $1",
+                    )
+                    .bind(call_id)
+                    .bind(i64::from(delta.selected))
+                    .bind(delta.granted.ore())
+                    .bind(Utc::now())
+                    .execute(&mut *tx)
+                    .await?;
+                }
+
+                let outcome = Outcome {
+                    stream: idea_id,
+                    version: new_version,
+                    stage: stage.to_owned(),
+                    events: event_ids,
+                    notifications: queued,
+                    replayed: false,
+                };
+                Self::remember(&mut tx, scope, req.idempotency_key, fingerprint, &outcome).await?;
+                tx.commit().await?;
+                Ok(outcome)
+            }
+
+            async fn execute_call_once(&self, req: &CallRequest<'_>, fingerprint: &[u8], scope: &str) -> Result<Outcome, StoreError> {
+                let call_id = *req.call.as_uuid();
+                if let mops_core::CallCommand::Create { id, .. } = req.command
+                    && *id != req.call
+                {
+                    return Err(mops_core::TransitionError::WrongCall.into());
+                }
+                let mut tx = self.begin_write().await?;
+                if let Some(key) = req.idempotency_key
+                    && let Some(outcome) = Self::stored_outcome(&mut tx, scope, key, fingerprint).await?
+                {
+                    return Ok(outcome);
+                }
+                let row = sqlx::query(concat!("SELECT state, version, head_hash FROM calls WHERE id = $1", $lock))
+                    .bind(call_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let (state, version, head) = match row {
+                    Some(row) => (
+                        serde_json::from_str::<CallState>(&row.try_get::<String, _>("state")?)?,
+                        row.try_get::<i64, _>("version")?,
+                        row.try_get::<Vec<u8>, _>("head_hash")?,
+                    ),
+                    None => (CallState::New, 0, GENESIS.to_vec()),
+                };
+                if let Some(expected) = req.expected_version
+                    && expected != version
+                {
+                    return Err(StoreError::Conflict { what: "call", expected: Some(expected), actual: version });
+                }
+                let counts = if version == 0 { StageCounts::default() } else { Self::counts_in(&mut tx, call_id).await? };
+                let decision = decide_call(&state, req.command, &CallContext { now: req.now, actor: req.actor, ideas: &counts })?;
+                let (event_ids, head) =
+                    Self::append(&mut tx, "call", call_id, call_id, version, &head, &decision.events, call_event_key).await?;
+                let call = decision.state.call().ok_or_else(|| corrupt("a decided call without data"))?;
+                let new_version = version + decision.events.len() as i64;
+                let state_json = serde_json::to_string(&decision.state)?;
+                let written = if version == 0 {
+                    sqlx::query(
+                        "INSERT INTO calls (id, state, phase, title, version, head_hash, budget_ore, capacity, \
+                         created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
+                    )
+                    .bind(call_id)
+                    .bind(&state_json)
+                    .bind(call.phase.key())
+                    .bind(call.definition.title.as_str())
+                    .bind(new_version)
+                    .bind(&head)
+                    .bind(call.definition.budget.ore())
+                    .bind(i64::from(call.definition.capacity))
+                    .bind(req.now)
+                    .execute(&mut *tx)
+                    .await
+                } else {
+                    sqlx::query(
+                        "UPDATE calls SET state = $2, phase = $3, title = $4, version = $5, head_hash = $6, \
+                         budget_ore = $7, capacity = $8, updated_at = $9 WHERE id = $1 AND version = $10",
+                    )
+                    .bind(call_id)
+                    .bind(&state_json)
+                    .bind(call.phase.key())
+                    .bind(call.definition.title.as_str())
+                    .bind(new_version)
+                    .bind(&head)
+                    .bind(call.definition.budget.ore())
+                    .bind(i64::from(call.definition.capacity))
+                    .bind(req.now)
+                    .bind(version)
+                    .execute(&mut *tx)
+                    .await
+                };
+                match written {
+                    Ok(done) if done.rows_affected() == 1 => {}
+                    Ok(_) => return Err(StoreError::Conflict { what: "call", expected: Some(version), actual: version + 1 }),
+                    Err(e) if unique_violation(&e).is_some() => {
+                        return Err(StoreError::Conflict { what: "call", expected: Some(0), actual: 1 });
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+                let outcome = Outcome {
+                    stream: call_id,
+                    version: new_version,
+                    stage: call.phase.key().to_owned(),
+                    events: event_ids,
+                    notifications: 0,
+                    replayed: false,
+                };
+                Self::remember(&mut tx, scope, req.idempotency_key, fingerprint, &outcome).await?;
+                tx.commit().await?;
+                Ok(outcome)
+            }
+
+            fn map_rows<T: serde::de::DeserializeOwned>(rows: Vec<<$db as sqlx::Database>::Row>) -> Result<Vec<Versioned<T>>, StoreError> {
+                rows.into_iter()
+                    .map(|row| {
+                        Ok(Versioned {
+                            state: serde_json::from_str(&row.try_get::<String, _>("state")?)?,
+                            version: row.try_get("version")?,
+                        })
+                    })
+                    .collect()
+            }
+        }
+
+        impl Store for $store {
+            fn backend(&self) -> Backend {
+                $backend
+            }
+
+            async fn migrate(&self) -> Result<(), StoreError> {
+                sqlx::migrate!($migrations).run(&self.pool).await?;
+                Ok(())
+            }
+
+            #[tracing::instrument(skip_all, fields(idea.id = %req.idea, action = req.command.action().key()))]
+            async fn execute_idea(&self, req: IdeaRequest<'_>) -> Result<Outcome, StoreError> {
+                let scope = idempotency_scope(req.actor);
+                let fingerprint = hash::request(*req.idea.as_uuid(), req.command)?;
+                match self.execute_idea_once(&req, &fingerprint, &scope).await {
+                    Err(StoreError::Database(e)) if unique_violation(&e).is_some_and(|c| c.contains("idempotency")) => {
+                        let key = req.idempotency_key.unwrap_or_default();
+                        self.outcome_after_race(&scope, key, &fingerprint).await
+                    }
+                    other => other,
+                }
+            }
+
+            #[tracing::instrument(skip_all, fields(call.id = %req.call, action = req.command.action().key()))]
+            async fn execute_call(&self, req: CallRequest<'_>) -> Result<Outcome, StoreError> {
+                let scope = idempotency_scope(req.actor);
+                let fingerprint = hash::request(*req.call.as_uuid(), req.command)?;
+                match self.execute_call_once(&req, &fingerprint, &scope).await {
+                    Err(StoreError::Database(e)) if unique_violation(&e).is_some_and(|c| c.contains("idempotency")) => {
+                        let key = req.idempotency_key.unwrap_or_default();
+                        self.outcome_after_race(&scope, key, &fingerprint).await
+                    }
+                    other => other,
+                }
+            }
+
+            async fn call(&self, id: CallId) -> Result<Option<Versioned<CallState>>, StoreError> {
+                let rows = sqlx::query("SELECT state, version FROM calls WHERE id = $1")
+                    .bind(*id.as_uuid())
+                    .fetch_all(&self.pool)
+                    .await?;
+                Ok(Self::map_rows(rows)?.pop())
+            }
+
+            async fn idea(&self, id: IdeaId) -> Result<Option<Versioned<IdeaState>>, StoreError> {
+                let rows = sqlx::query("SELECT state, version FROM ideas WHERE id = $1")
+                    .bind(*id.as_uuid())
+                    .fetch_all(&self.pool)
+                    .await?;
+                Ok(Self::map_rows(rows)?.pop())
+            }
+
+            async fn calls(&self) -> Result<Vec<Versioned<CallState>>, StoreError> {
+                let rows = sqlx::query("SELECT state, version FROM calls ORDER BY created_at, id")
+                    .fetch_all(&self.pool)
+                    .await?;
+                Self::map_rows(rows)
+            }
+
+            async fn ideas(&self, call: CallId, stage: Option<Stage>) -> Result<Vec<Versioned<IdeaState>>, StoreError> {
+                let rows = match stage {
+                    Some(stage) => {
+                        sqlx::query(
+                            "SELECT state, version FROM ideas WHERE call_id = $1 AND stage = $2 ORDER BY created_at, id",
+                        )
+                        .bind(*call.as_uuid())
+                        .bind(stage.key())
+                        .fetch_all(&self.pool)
+                        .await?
+                    }
+                    None => {
+                        sqlx::query("SELECT state, version FROM ideas WHERE call_id = $1 ORDER BY created_at, id")
+                            .bind(*call.as_uuid())
+                            .fetch_all(&self.pool)
+                            .await?
+                    }
+                };
+                Self::map_rows(rows)
+            }
+
+            async fn idea_events(&self, id: IdeaId) -> Result<Vec<StoredEvent<IdeaEvent>>, StoreError> {
+                let rows = sqlx::query("SELECT id, seq, body FROM events WHERE stream_id = $1 ORDER BY seq")
+                    .bind(*id.as_uuid())
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.into_iter()
+                    .map(|row| {
+                        Ok(StoredEvent {
+                            id: row.try_get("id")?,
+                            seq: row.try_get("seq")?,
+                            recorded: serde_json::from_str(&row.try_get::<String, _>("body")?)?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn stage_counts(&self, call: CallId) -> Result<StageCounts, StoreError> {
+                let mut tx = self.pool.begin().await?;
+                Self::counts_in(&mut tx, *call.as_uuid()).await
+            }
+
+            async fn funnel(&self, call: CallId) -> Result<FunnelCounts, StoreError> {
+                let rows = sqlx::query("SELECT furthest, COUNT(*) AS n FROM ideas WHERE call_id = $1 GROUP BY furthest")
+                    .bind(*call.as_uuid())
+                    .fetch_all(&self.pool)
+                    .await?;
+                let mut reached = [0u32; 5];
+                for row in rows {
+                    let step = row.try_get::<i64, _>("furthest")?.clamp(0, 4) as usize;
+                    let n = u32::try_from(row.try_get::<i64, _>("n")?).map_err(corrupt)?;
+                    // Reaching a step means reaching every step before it.
+                    for r in reached.iter_mut().take(step + 1) {
+                        *r += n;
+                    }
+                }
+                let granted: Option<i64> = sqlx::query_scalar("SELECT granted_ore FROM calls WHERE id = $1")
+                    .bind(*call.as_uuid())
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(FunnelCounts {
+                    submitted: reached[1],
+                    selected: reached[2],
+                    plans_submitted: reached[3],
+                    granted: reached[4],
+                    granted_total: Sek::from_ore(granted.unwrap_or(0)).map_err(corrupt)?,
+                })
+            }
+
+            async fn outbox_unsent(&self) -> Result<i64, StoreError> {
+                Ok(sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'sending')")
+                    .fetch_one(&self.pool)
+                    .await?)
+            }
+
+            async fn verify(&self) -> Result<VerifyReport, StoreError> {
+                let calls = sqlx::query(
+                    "SELECT id, state, version, head_hash, selected_count, granted_ore, budget_ore, capacity FROM calls",
+                )
+                .fetch_all(&self.pool)
+                .await?
+                .into_iter()
+                .map(|r| {
+                    Ok(RawCall {
+                        id: r.try_get("id")?,
+                        state: r.try_get("state")?,
+                        version: r.try_get("version")?,
+                        head_hash: r.try_get("head_hash")?,
+                        selected_count: r.try_get("selected_count")?,
+                        granted_ore: r.try_get("granted_ore")?,
+                        budget_ore: r.try_get("budget_ore")?,
+                        capacity: r.try_get("capacity")?,
+                    })
+                })
+                .collect::<Result<Vec<_>, sqlx::Error>>()?;
+                let ideas = sqlx::query(
+                    "SELECT id, call_id, state, stage, furthest, version, head_hash, granted_ore, registry FROM ideas",
+                )
+                .fetch_all(&self.pool)
+                .await?
+                .into_iter()
+                .map(|r| {
+                    Ok(RawIdea {
+                        id: r.try_get("id")?,
+                        call_id: r.try_get("call_id")?,
+                        state: r.try_get("state")?,
+                        stage: r.try_get("stage")?,
+                        furthest: r.try_get("furthest")?,
+                        version: r.try_get("version")?,
+                        head_hash: r.try_get("head_hash")?,
+                        granted_ore: r.try_get("granted_ore")?,
+                        registry: r.try_get("registry")?,
+                    })
+                })
+                .collect::<Result<Vec<_>, sqlx::Error>>()?;
+                let events = sqlx::query(
+                    "SELECT id, stream_kind, stream_id, call_id, seq, event_type, body, prev_hash, hash \
+                     FROM events ORDER BY stream_id, seq",
+                )
+                .fetch_all(&self.pool)
+                .await?
+                .into_iter()
+                .map(|r| {
+                    Ok(RawEvent {
+                        id: r.try_get("id")?,
+                        stream_kind: r.try_get("stream_kind")?,
+                        stream_id: r.try_get("stream_id")?,
+                        call_id: r.try_get("call_id")?,
+                        seq: r.try_get("seq")?,
+                        event_type: r.try_get("event_type")?,
+                        body: r.try_get("body")?,
+                        prev_hash: r.try_get("prev_hash")?,
+                        hash: r.try_get("hash")?,
+                    })
+                })
+                .collect::<Result<Vec<_>, sqlx::Error>>()?;
+                let outbox = sqlx::query("SELECT event_id, COUNT(*) AS n FROM outbox GROUP BY event_id")
+                    .fetch_all(&self.pool)
+                    .await?
+                    .into_iter()
+                    .map(|r| Ok((r.try_get::<i64, _>("event_id")?, r.try_get::<i64, _>("n")?)))
+                    .collect::<Result<_, sqlx::Error>>()?;
+                Ok(verify::check(Raw { calls, ideas, events, outbox }))
+            }
+        }
+    };
+}
+
+impl_store!(
+    SqliteStore,
+    sqlx::Sqlite,
+    backend = Backend::Sqlite,
+    begin = "BEGIN IMMEDIATE",
+    lock = "",
+    migrations = "../../migrations/sqlite"
+);
+impl_store!(
+    PgStore,
+    sqlx::Postgres,
+    backend = Backend::Postgres,
+    begin = "BEGIN",
+    lock = " FOR UPDATE",
+    migrations = "../../migrations/postgres"
+);
