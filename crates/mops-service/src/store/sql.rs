@@ -79,7 +79,14 @@ impl PgStore {
     }
 
     pub async fn connect_with(url: &str, max_connections: u32) -> Result<Self, StoreError> {
-        let options = PgConnectOptions::from_str(url)?.application_name("mops");
+        let options = PgConnectOptions::from_str(url)?;
+        Self::connect_options(options, max_connections).await
+    }
+
+    /// Connects with explicit options (tests use a schema per test through
+    /// `search_path`).
+    pub async fn connect_options(options: PgConnectOptions, max_connections: u32) -> Result<Self, StoreError> {
+        let options = options.application_name("mops");
         let pool = PgPoolOptions::new().max_connections(max_connections).connect_with(options).await?;
         Ok(Self { pool })
     }
@@ -235,7 +242,16 @@ macro_rules! impl_store {
                     .bind(&hash)
                     .bind(recorded_at)
                     .fetch_one(&mut **tx)
-                    .await?;
+                    .await
+                    .map_err(|e| match unique_violation(&e) {
+                        // Another transaction appended this seq first.
+                        Some(_) => StoreError::Conflict {
+                            what: if kind == "call" { "call" } else { "idea" },
+                            expected: Some(version),
+                            actual: version + 1,
+                        },
+                        None => e.into(),
+                    })?;
                     ids.push(id);
                     prev = hash;
                 }

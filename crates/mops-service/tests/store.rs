@@ -1,0 +1,271 @@
+//! The conformance suite: the same tests on SQLite and on PostgreSQL.
+
+mod common;
+
+use chrono::Duration;
+use common::TestDb;
+use mops_core::domain::{IdeaId, RegistryNumber, Sek};
+use mops_core::reference::{Fate, Step, round_2010, round_2010_in};
+use mops_core::timers::TimerConfig;
+use mops_core::{Actor, IdeaCommand, Stage, TransitionError};
+use mops_service::replay::replay_round;
+use mops_service::scheduler;
+use mops_service::store::{IdeaRequest, Store, StoreError};
+
+on_both_backends!(
+    the_2010_round_runs_through_storage_as_in_memory,
+    a_refused_command_writes_nothing,
+    a_stale_version_is_a_conflict,
+    an_idempotent_retry_returns_the_first_outcome,
+    a_registry_number_is_used_once,
+    timers_apply_once,
+    the_event_log_refuses_update_and_delete,
+    migrations_run_twice,
+);
+
+async fn replay(db: &TestDb, round: &mops_core::reference::Round2010, upto: usize) {
+    let mut partial = round.clone();
+    partial.steps.truncate(upto);
+    replay_round(&db.db, &partial, &TimerConfig::default(), |_, _, _| {})
+        .await
+        .unwrap_or_else(|(n, e)| panic!("step {n} ({:?}) failed: {e}", partial.steps[n]));
+}
+
+async fn the_2010_round_runs_through_storage_as_in_memory(db: &TestDb) {
+    let round = round_2010();
+    replay(db, &round, round.steps.len()).await;
+
+    let funnel = db.db.funnel(round.call_id).await.unwrap();
+    assert_eq!(funnel.to_string(), "26 → 10 → 9 → 4");
+    assert_eq!(funnel.granted_total.to_string(), "1 300 000 kr");
+
+    // Every state equals the one the pure core reaches in memory.
+    let memory = mops_core::reference::replay_in_memory(&round, &TimerConfig::default()).unwrap();
+    for (id, record) in &memory.ideas {
+        let stored = db.db.idea(*id).await.unwrap().expect("the idea is stored");
+        assert_eq!(stored.state, record.state);
+        assert_eq!(stored.version, record.events.len() as i64);
+        let timeline = db.db.idea_events(*id).await.unwrap();
+        let recorded: Vec<_> = timeline.iter().map(|e| e.recorded.clone()).collect();
+        assert_eq!(recorded, record.events, "the stored timeline is the in-memory one");
+        assert!(timeline.windows(2).all(|w| w[0].seq + 1 == w[1].seq));
+    }
+    assert_eq!(db.db.call(round.call_id).await.unwrap().unwrap().state, memory.call);
+    let counts = db.db.stage_counts(round.call_id).await.unwrap();
+    assert_eq!(counts, memory.stage_counts());
+    assert_eq!(counts.get(Stage::Granted), 4);
+
+    // One outbox row per status mail the core decided.
+    assert_eq!(db.db.outbox_unsent().await.unwrap(), memory.outbox.len() as i64);
+    let report = db.db.verify().await.unwrap();
+    assert!(report.is_ok(), "{report}");
+    assert_eq!(report.ideas, 26);
+}
+
+/// Where the 2010 round stands just before the board meeting.
+fn before_the_decisions(round: &mops_core::reference::Round2010) -> usize {
+    round
+        .steps
+        .iter()
+        .position(|s| matches!(s, Step::Idea { command: IdeaCommand::Grant { .. } | IdeaCommand::Decline { .. }, .. }))
+        .expect("the round has decisions")
+}
+
+fn a_prepared_idea(round: &mops_core::reference::Round2010) -> IdeaId {
+    round.ideas.iter().find(|i| matches!(i.fate, Fate::Granted(_))).unwrap().id
+}
+
+fn board_member(round: &mops_core::reference::Round2010) -> Actor {
+    let id = round.roles.iter().find(|(_, r)| r.contains(&mops_core::Role::BoardMember)).unwrap().0;
+    round.actor(*id)
+}
+
+fn grant(amount: i64, registry: &str, meeting: mops_core::domain::MeetingId) -> IdeaCommand {
+    IdeaCommand::Grant {
+        amount: Sek::from_kronor(amount).unwrap(),
+        conditions: None,
+        motivation: None,
+        registry: RegistryNumber::parse(registry).unwrap(),
+        meeting,
+    }
+}
+
+async fn a_refused_command_writes_nothing(db: &TestDb) {
+    let round = round_2010();
+    let upto = before_the_decisions(&round);
+    replay(db, &round, upto).await;
+    let idea = a_prepared_idea(&round);
+    let before = db.db.idea(idea).await.unwrap().unwrap();
+    let events_before = db.db.idea_events(idea).await.unwrap().len();
+    let outbox_before = db.db.outbox_unsent().await.unwrap();
+
+    let board = board_member(&round);
+    let at = round.meeting.at;
+    let err = db
+        .db
+        .execute_idea(IdeaRequest {
+            call: round.call_id,
+            idea,
+            command: &grant(2_000_000, "SK 2010/99", round.meeting.id),
+            actor: &board,
+            now: at,
+            expected_version: None,
+            idempotency_key: None,
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Rejected(TransitionError::ExceedsRequest { .. })), "{err}");
+
+    assert_eq!(db.db.idea(idea).await.unwrap().unwrap(), before);
+    assert_eq!(db.db.idea_events(idea).await.unwrap().len(), events_before);
+    assert_eq!(db.db.outbox_unsent().await.unwrap(), outbox_before);
+    assert!(db.db.verify().await.unwrap().is_ok());
+}
+
+async fn a_stale_version_is_a_conflict(db: &TestDb) {
+    let round = round_2010();
+    replay(db, &round, before_the_decisions(&round)).await;
+    let idea = a_prepared_idea(&round);
+    let current = db.db.idea(idea).await.unwrap().unwrap().version;
+    let board = board_member(&round);
+    let command = grant(350_000, "SK 2010/31", round.meeting.id);
+    let req = |expected| IdeaRequest {
+        call: round.call_id,
+        idea,
+        command: &command,
+        actor: &board,
+        now: round.meeting.at,
+        expected_version: Some(expected),
+        idempotency_key: None,
+    };
+    let err = db.db.execute_idea(req(current - 1)).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::Conflict { expected: Some(e), actual, .. } if e == current - 1 && actual == current)
+    );
+    assert!(err.is_retryable());
+    let done = db.db.execute_idea(req(current)).await.unwrap();
+    assert_eq!(done.version, current + 1);
+    assert_eq!(done.stage, "granted");
+}
+
+async fn an_idempotent_retry_returns_the_first_outcome(db: &TestDb) {
+    let round = round_2010();
+    replay(db, &round, before_the_decisions(&round)).await;
+    let idea = a_prepared_idea(&round);
+    let board = board_member(&round);
+    let command = grant(350_000, "SK 2010/31", round.meeting.id);
+    let req = |command, key| IdeaRequest {
+        call: round.call_id,
+        idea,
+        command,
+        actor: &board,
+        now: round.meeting.at,
+        expected_version: None,
+        idempotency_key: Some(key),
+    };
+    let first = db.db.execute_idea(req(&command, "grant-1")).await.unwrap();
+    assert!(!first.replayed);
+    let events = db.db.idea_events(idea).await.unwrap().len();
+    let outbox = db.db.outbox_unsent().await.unwrap();
+
+    let again = db.db.execute_idea(req(&command, "grant-1")).await.unwrap();
+    assert!(again.replayed);
+    assert_eq!(
+        (again.version, &again.events, again.notifications),
+        (first.version, &first.events, first.notifications)
+    );
+    assert_eq!(db.db.idea_events(idea).await.unwrap().len(), events, "no second transition");
+    assert_eq!(db.db.outbox_unsent().await.unwrap(), outbox, "no second mail");
+
+    let other = grant(300_000, "SK 2010/31", round.meeting.id);
+    let err = db.db.execute_idea(req(&other, "grant-1")).await.unwrap_err();
+    assert!(matches!(err, StoreError::IdempotencyMismatch { .. }), "{err}");
+    // Without the key, the same command is a new request, refused by the core.
+    let err = db.db.execute_idea(IdeaRequest { idempotency_key: None, ..req(&command, "x") }).await.unwrap_err();
+    assert!(matches!(err, StoreError::Rejected(TransitionError::Final { .. })), "{err}");
+}
+
+async fn a_registry_number_is_used_once(db: &TestDb) {
+    let round = round_2010();
+    replay(db, &round, before_the_decisions(&round)).await;
+    let board = board_member(&round);
+    let granted: Vec<IdeaId> =
+        round.ideas.iter().filter(|i| matches!(i.fate, Fate::Granted(_))).map(|i| i.id).collect();
+    let run = |idea, registry: &'static str| {
+        let command = grant(300_000, registry, round.meeting.id);
+        let board = board.clone();
+        let db = &db.db;
+        async move {
+            db.execute_idea(IdeaRequest {
+                call: round.call_id,
+                idea,
+                command: &command,
+                actor: &board,
+                now: round.meeting.at,
+                expected_version: None,
+                idempotency_key: None,
+            })
+            .await
+        }
+    };
+    run(granted[0], "SK 2010/31").await.unwrap();
+    let err = run(granted[1], "SK 2010/31").await.unwrap_err();
+    assert!(matches!(err, StoreError::DuplicateRegistry { ref registry } if registry == "SK 2010/31"), "{err}");
+    assert_eq!(db.db.idea(granted[1]).await.unwrap().unwrap().state.stage(), Stage::Prepared);
+    assert_eq!(db.db.funnel(round.call_id).await.unwrap().granted_total, Sek::from_kronor(300_000).unwrap());
+    assert!(db.db.verify().await.unwrap().is_ok());
+}
+
+async fn timers_apply_once(db: &TestDb) {
+    let round = round_2010();
+    // Up to the first timer run; then run the deadline's timers twice.
+    let first_timer = round.steps.iter().position(|s| matches!(s, Step::Timers { .. })).unwrap();
+    replay(db, &round, first_timer).await;
+    let call = db.db.call(round.call_id).await.unwrap().unwrap();
+    let call = call.state.call().unwrap();
+    let deadline = call.definition.timeline.plan_deadline;
+    let config = TimerConfig::default();
+
+    let reminders = scheduler::run_for_call(&db.db, call, deadline - Duration::days(14), &config).await.unwrap();
+    assert!(reminders.applied > 0);
+    let again = scheduler::run_for_call(&db.db, call, deadline - Duration::days(14), &config).await.unwrap();
+    assert_eq!(again.applied, 0, "a reminder goes out once");
+
+    let lapses = scheduler::run_for_call(&db.db, call, deadline, &config).await.unwrap();
+    let waiting = db.db.ideas(round.call_id, Some(Stage::Lapsed)).await.unwrap();
+    assert_eq!(lapses.applied, waiting.len());
+    assert_eq!(waiting.len(), 6, "the ideas without a plan at that point lapse");
+    let again = scheduler::run_due(&db.db, deadline + Duration::hours(1), &config).await.unwrap();
+    assert_eq!(again.applied, 0);
+    for idea in waiting {
+        let events = db.db.idea_events(idea.state.idea().unwrap().id).await.unwrap();
+        assert_eq!(events.iter().filter(|e| e.recorded.event.key() == "lapsed").count(), 1);
+    }
+    assert!(db.db.verify().await.unwrap().is_ok());
+}
+
+async fn the_event_log_refuses_update_and_delete(db: &TestDb) {
+    let round = round_2010_in(7);
+    replay(db, &round, 5).await;
+    let (update, delete) = match &db.db {
+        mops_service::Db::Sqlite(s) => (
+            sqlx::query("UPDATE events SET body = 'x'").execute(s.pool()).await.map(|_| ()),
+            sqlx::query("DELETE FROM events").execute(s.pool()).await.map(|_| ()),
+        ),
+        mops_service::Db::Postgres(s) => (
+            sqlx::query("UPDATE events SET body = 'x'").execute(s.pool()).await.map(|_| ()),
+            sqlx::query("DELETE FROM events").execute(s.pool()).await.map(|_| ()),
+        ),
+    };
+    for (what, result) in [("UPDATE", update), ("DELETE", delete)] {
+        let err = result.expect_err("the database refuses to change the log");
+        assert!(err.to_string().contains("append-only"), "{what}: {err}");
+    }
+    assert!(db.db.verify().await.unwrap().is_ok());
+}
+
+async fn migrations_run_twice(db: &TestDb) {
+    db.db.migrate().await.unwrap();
+    db.db.migrate().await.unwrap();
+    assert!(db.db.verify().await.unwrap().is_ok());
+}
