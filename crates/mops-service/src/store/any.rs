@@ -5,8 +5,8 @@ use mops_core::domain::{CallId, IdeaId};
 use mops_core::{CallState, IdeaEvent, IdeaState, Stage};
 
 use super::{
-    Backend, CallRequest, FunnelCounts, IdeaRequest, Outcome, PgStore, SqliteStore, Store, StoreError, StoredEvent,
-    VerifyReport, Versioned,
+    Backend, CallRequest, FunnelCounts, IdeaRequest, OutboxRow, OutboxStatus, OutboxUpdate, Outcome, PgStore,
+    SqliteStore, Store, StoreError, StoredEvent, VerifyReport, Versioned,
 };
 
 /// Either backend, chosen at run time from the database URL.
@@ -85,6 +85,39 @@ impl Store for Db {
 
     async fn outbox_unsent(&self) -> Result<i64, StoreError> {
         each!(self, s => s.outbox_unsent().await)
+    }
+
+    async fn claim_outbox(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        lease: std::time::Duration,
+        limit: i64,
+    ) -> Result<Vec<OutboxRow>, StoreError> {
+        each!(self, s => s.claim_outbox(now, lease, limit).await)
+    }
+
+    async fn record_outbox(
+        &self,
+        updates: &[OutboxUpdate],
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), StoreError> {
+        each!(self, s => s.record_outbox(updates, now).await)
+    }
+
+    async fn requeue_outbox(
+        &self,
+        ids: Option<&[uuid::Uuid]>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64, StoreError> {
+        each!(self, s => s.requeue_outbox(ids, now).await)
+    }
+
+    async fn outbox(&self, status: Option<OutboxStatus>, limit: i64) -> Result<Vec<OutboxRow>, StoreError> {
+        each!(self, s => s.outbox(status, limit).await)
+    }
+
+    async fn outbox_row(&self, id: uuid::Uuid) -> Result<Option<OutboxRow>, StoreError> {
+        each!(self, s => s.outbox_row(id).await)
     }
 
     async fn verify(&self) -> Result<VerifyReport, StoreError> {

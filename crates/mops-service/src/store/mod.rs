@@ -16,7 +16,9 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 use mops_core::call::StageCounts;
 use mops_core::domain::{CallId, IdeaId, Sek};
-use mops_core::{Actor, CallCommand, CallState, IdeaCommand, IdeaEvent, IdeaState, Recorded, TransitionError};
+use mops_core::{
+    Actor, CallCommand, CallState, IdeaCommand, IdeaEvent, IdeaState, NotificationIntent, Recorded, TransitionError,
+};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -158,6 +160,61 @@ impl std::fmt::Display for FunnelCounts {
     }
 }
 
+/// Where a status mail stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutboxStatus {
+    /// Waiting for its (next) attempt.
+    Pending,
+    /// Claimed by a worker; the claim lapses at `lease_until`.
+    Sending,
+    Sent,
+    /// Refused for good (or given up); a person can retry it.
+    Failed,
+}
+
+impl OutboxStatus {
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Sending => "sending",
+            Self::Sent => "sent",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn parse(key: &str) -> Option<Self> {
+        [Self::Pending, Self::Sending, Self::Sent, Self::Failed].into_iter().find(|s| s.key() == key)
+    }
+}
+
+/// One status mail in the outbox.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OutboxRow {
+    pub id: Uuid,
+    pub event_id: i64,
+    pub call_id: CallId,
+    pub idea_id: IdeaId,
+    pub recipient_email: String,
+    pub notice: String,
+    pub intent: NotificationIntent,
+    pub status: OutboxStatus,
+    pub attempts: i64,
+    pub next_attempt_at: DateTime<Utc>,
+    pub last_error: Option<String>,
+    pub server_reply: Option<String>,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// What became of a claimed row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutboxUpdate {
+    Sent { id: Uuid, reply: String },
+    Retry { id: Uuid, at: DateTime<Utc>, error: String },
+    Failed { id: Uuid, error: String },
+}
+
 /// Which database a store writes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -210,6 +267,41 @@ pub trait Store: Send + Sync {
 
     /// Outbox rows not yet sent (pending or being sent).
     fn outbox_unsent(&self) -> impl Future<Output = Result<i64, StoreError>> + Send;
+
+    /// Claims up to `limit` rows that are due at `now` (or whose claim has
+    /// lapsed) for `lease`. Two workers never claim the same row while its
+    /// lease holds: `FOR UPDATE SKIP LOCKED` on PostgreSQL, the single
+    /// writer on SQLite.
+    fn claim_outbox(
+        &self,
+        now: DateTime<Utc>,
+        lease: std::time::Duration,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<OutboxRow>, StoreError>> + Send;
+
+    /// Records what became of claimed rows, in one transaction.
+    fn record_outbox(
+        &self,
+        updates: &[OutboxUpdate],
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Makes failed or waiting rows due now: the given ones, or all of them.
+    /// Sent rows are never re-sent this way. Returns how many were requeued.
+    fn requeue_outbox(
+        &self,
+        ids: Option<&[Uuid]>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// Outbox rows, newest first, optionally of one status.
+    fn outbox(
+        &self,
+        status: Option<OutboxStatus>,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<OutboxRow>, StoreError>> + Send;
+
+    fn outbox_row(&self, id: Uuid) -> impl Future<Output = Result<Option<OutboxRow>, StoreError>> + Send;
 
     /// Rebuilds every call and idea from its events, checks the hash chains
     /// and the invariants, and reports every discrepancy.

@@ -11,7 +11,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use mops_core::call::StageCounts;
 use mops_core::domain::{CallId, IdeaId, Sek};
 use mops_core::idea::{CallTotals, Context, notifications_for};
@@ -30,6 +30,7 @@ use super::{
     Backend, CallRequest, FunnelCounts, IdeaRequest, Outcome, Store, StoreError, StoredEvent, VerifyReport, Versioned,
     idempotency_scope,
 };
+use super::{OutboxRow, OutboxStatus, OutboxUpdate};
 
 /// How long a writer waits for SQLite's write lock before giving up.
 pub const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -140,8 +141,39 @@ fn call_event_key(e: &CallEvent) -> &'static str {
     }
 }
 
+const OUTBOX_COLUMNS: &str = "id, event_id, call_id, idea_id, recipient_email, notice, intent, status, attempts, \
+     next_attempt_at, last_error, server_reply, sent_at, created_at";
+
+/// Reads an outbox row (same columns on both backends).
+pub(crate) fn outbox_from_row<R: Row>(row: &R) -> Result<OutboxRow, StoreError>
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    Uuid: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    i64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    String: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    DateTime<Utc>: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let status: String = row.try_get("status")?;
+    Ok(OutboxRow {
+        id: row.try_get("id")?,
+        event_id: row.try_get("event_id")?,
+        call_id: CallId::from_uuid(row.try_get("call_id")?),
+        idea_id: IdeaId::from_uuid(row.try_get("idea_id")?),
+        recipient_email: row.try_get("recipient_email")?,
+        notice: row.try_get("notice")?,
+        intent: serde_json::from_str(&row.try_get::<String, _>("intent")?)?,
+        status: OutboxStatus::parse(&status).ok_or_else(|| corrupt(format!("unknown outbox status {status}")))?,
+        attempts: row.try_get("attempts")?,
+        next_attempt_at: row.try_get("next_attempt_at")?,
+        last_error: row.try_get("last_error")?,
+        server_reply: row.try_get("server_reply")?,
+        sent_at: row.try_get("sent_at")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
 macro_rules! impl_store {
-    ($store:ident, $db:ty, backend = $backend:expr, begin = $begin:literal, lock = $lock:literal, migrations = $migrations:literal) => {
+    ($store:ident, $db:ty, backend = $backend:expr, begin = $begin:literal, lock = $lock:literal, skip_locked = $skip:literal, migrations = $migrations:literal) => {
         impl $store {
             async fn begin_write(&self) -> Result<sqlx::Transaction<'static, $db>, StoreError> {
                 Ok(self.pool.begin_with($begin).await?)
@@ -679,6 +711,124 @@ macro_rules! impl_store {
                     .await?)
             }
 
+            async fn claim_outbox(
+                &self,
+                now: DateTime<Utc>,
+                lease: Duration,
+                limit: i64,
+            ) -> Result<Vec<OutboxRow>, StoreError> {
+                let lease_until = now + chrono::Duration::from_std(lease).map_err(corrupt)?;
+                let mut tx = self.begin_write().await?;
+                let rows = sqlx::query(&format!(
+                    "UPDATE outbox SET status = 'sending', lease_until = $1, attempts = attempts + 1 \
+                     WHERE id IN (SELECT id FROM outbox \
+                                  WHERE (status = 'pending' AND next_attempt_at <= $2) \
+                                     OR (status = 'sending' AND lease_until < $2) \
+                                  ORDER BY next_attempt_at LIMIT $3{}) \
+                     RETURNING {OUTBOX_COLUMNS}",
+                    $skip
+                ))
+                .bind(lease_until)
+                .bind(now)
+                .bind(limit)
+                .fetch_all(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                rows.iter().map(outbox_from_row).collect()
+            }
+
+            async fn record_outbox(&self, updates: &[OutboxUpdate], now: DateTime<Utc>) -> Result<(), StoreError> {
+                if updates.is_empty() {
+                    return Ok(());
+                }
+                let mut tx = self.begin_write().await?;
+                for update in updates {
+                    match update {
+                        OutboxUpdate::Sent { id, reply } => sqlx::query(
+                            "UPDATE outbox SET status = 'sent', sent_at = $2, server_reply = $3, lease_until = NULL, \
+                             last_error = NULL WHERE id = $1",
+                        )
+                        .bind(id)
+                        .bind(now)
+                        .bind(reply),
+                        OutboxUpdate::Retry { id, at, error } => sqlx::query(
+                            "UPDATE outbox SET status = 'pending', next_attempt_at = $2, last_error = $3, \
+                             lease_until = NULL WHERE id = $1 AND status = 'sending'",
+                        )
+                        .bind(id)
+                        .bind(*at)
+                        .bind(error),
+                        OutboxUpdate::Failed { id, error } => sqlx::query(
+                            "UPDATE outbox SET status = 'failed', last_error = $2, server_reply = $2, \
+                             lease_until = NULL WHERE id = $1 AND status = 'sending'",
+                        )
+                        .bind(id)
+                        .bind(error),
+                    }
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn requeue_outbox(&self, ids: Option<&[Uuid]>, now: DateTime<Utc>) -> Result<u64, StoreError> {
+                let mut tx = self.begin_write().await?;
+                let mut n = 0;
+                match ids {
+                    None => {
+                        n += sqlx::query(
+                            "UPDATE outbox SET status = 'pending', next_attempt_at = $1, lease_until = NULL \
+                             WHERE status IN ('pending', 'failed')",
+                        )
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                    }
+                    Some(ids) => {
+                        for id in ids {
+                            n += sqlx::query(
+                                "UPDATE outbox SET status = 'pending', next_attempt_at = $2, lease_until = NULL \
+                                 WHERE id = $1 AND status IN ('pending', 'failed')",
+                            )
+                            .bind(id)
+                            .bind(now)
+                            .execute(&mut *tx)
+                            .await?
+                            .rows_affected();
+                        }
+                    }
+                }
+                tx.commit().await?;
+                Ok(n)
+            }
+
+            async fn outbox(&self, status: Option<OutboxStatus>, limit: i64) -> Result<Vec<OutboxRow>, StoreError> {
+                let rows = match status {
+                    Some(status) => sqlx::query(&format!(
+                        "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE status = $1 ORDER BY created_at DESC, id LIMIT $2"
+                    ))
+                    .bind(status.key())
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?,
+                    None => sqlx::query(&format!("SELECT {OUTBOX_COLUMNS} FROM outbox ORDER BY created_at DESC, id LIMIT $1"))
+                        .bind(limit)
+                        .fetch_all(&self.pool)
+                        .await?,
+                };
+                rows.iter().map(outbox_from_row).collect()
+            }
+
+            async fn outbox_row(&self, id: Uuid) -> Result<Option<OutboxRow>, StoreError> {
+                let row = sqlx::query(&format!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE id = $1"))
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.as_ref().map(outbox_from_row).transpose()
+            }
+
             async fn verify(&self) -> Result<VerifyReport, StoreError> {
                 let calls = sqlx::query(
                     "SELECT id, state, version, head_hash, selected_count, granted_ore, budget_ore, capacity FROM calls",
@@ -758,6 +908,7 @@ impl_store!(
     backend = Backend::Sqlite,
     begin = "BEGIN IMMEDIATE",
     lock = "",
+    skip_locked = "",
     migrations = "../../migrations/sqlite"
 );
 impl_store!(
@@ -766,5 +917,6 @@ impl_store!(
     backend = Backend::Postgres,
     begin = "BEGIN",
     lock = " FOR UPDATE",
+    skip_locked = " FOR UPDATE SKIP LOCKED",
     migrations = "../../migrations/postgres"
 );

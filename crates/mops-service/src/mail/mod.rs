@@ -1,0 +1,13 @@
+//! Status mails: the outbox rows written with each transition are claimed by
+//! a worker, rendered from templates in the recipient's language, and sent
+//! over SMTP with lettre (or written as `.eml` files when no SMTP server is
+//! configured).
+
+pub mod ics;
+pub mod render;
+mod transport;
+mod worker;
+
+pub use render::{RenderError, Rendered, render};
+pub use transport::{MailSettings, RetryPolicy, SendFailure, Transport, TransportSettings};
+pub use worker::{MailWorker, WorkerReport};

@@ -1,0 +1,273 @@
+//! Renders a notification intent into a mail: subject, plain text and HTML
+//! (and an iCalendar invitation where the notice is one), in the recipient's
+//! language. Templates live in `templates/mail/<notice>/`, one folder per
+//! notification, and are compiled into the binary.
+
+use std::sync::OnceLock;
+
+use chrono::{DateTime, Datelike, Timelike, Utc};
+use chrono_tz::Europe::Stockholm;
+use minijinja::{Environment, context};
+use mops_core::call::Call;
+use mops_core::domain::Language;
+use mops_core::{IdeaState, Notice, NotificationIntent};
+use serde::Serialize;
+
+use super::ics;
+
+/// A rendered mail, ready to be built into a message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Rendered {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+    /// An iCalendar (RFC 5545) invitation for seminars and the panel.
+    pub ics: Option<String>,
+}
+
+/// Why a notification could not be rendered: a bug in a template or missing
+/// data, never the recipient's fault.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot render the {notice} mail: {detail}")]
+pub struct RenderError {
+    pub notice: &'static str,
+    pub detail: String,
+}
+
+macro_rules! templates {
+    ($($notice:literal),+ $(,)?) => {
+        &[$(
+            ($notice, [
+                ("subject.sv.txt", include_str!(concat!("../../templates/mail/", $notice, "/subject.sv.txt"))),
+                ("body.sv.txt", include_str!(concat!("../../templates/mail/", $notice, "/body.sv.txt"))),
+                ("body.sv.html", include_str!(concat!("../../templates/mail/", $notice, "/body.sv.html"))),
+                ("subject.en.txt", include_str!(concat!("../../templates/mail/", $notice, "/subject.en.txt"))),
+                ("body.en.txt", include_str!(concat!("../../templates/mail/", $notice, "/body.en.txt"))),
+                ("body.en.html", include_str!(concat!("../../templates/mail/", $notice, "/body.en.html"))),
+            ]),
+        )+]
+    };
+}
+
+/// Every notice's six templates: subject, text and HTML in Swedish and English.
+const TEMPLATES: &[(&str, [(&str, &str); 6])] = templates!(
+    "idea_received",
+    "selected",
+    "not_selected",
+    "seminar_invitation",
+    "panel_invitation",
+    "plan_received",
+    "plan_deadline_reminder",
+    "lapsed",
+    "prepared_for_decision",
+    "granted",
+    "declined",
+    "withdrawn",
+);
+
+const LAYOUT_HTML: &str = include_str!("../../templates/mail/layout.html");
+const SIGNATURE_SV: &str = include_str!("../../templates/mail/signature.sv.txt");
+const SIGNATURE_EN: &str = include_str!("../../templates/mail/signature.en.txt");
+
+fn environment() -> &'static Environment<'static> {
+    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = Environment::new();
+        env.set_trim_blocks(true);
+        env.set_keep_trailing_newline(false);
+        env.add_template("layout.html", LAYOUT_HTML).expect("the layout template parses");
+        env.add_template("signature.sv.txt", SIGNATURE_SV).expect("the signature parses");
+        env.add_template("signature.en.txt", SIGNATURE_EN).expect("the signature parses");
+        for (notice, files) in TEMPLATES {
+            for (file, source) in files {
+                env.add_template_owned(format!("{notice}/{file}"), *source)
+                    .unwrap_or_else(|e| panic!("template {notice}/{file} does not parse: {e}"));
+            }
+        }
+        env
+    })
+}
+
+const MONTHS_SV: [&str; 12] = [
+    "januari",
+    "februari",
+    "mars",
+    "april",
+    "maj",
+    "juni",
+    "juli",
+    "augusti",
+    "september",
+    "oktober",
+    "november",
+    "december",
+];
+const MONTHS_EN: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
+
+/// `31 augusti 2010 kl. 23.59` / `31 August 2010 at 23:59`, Stockholm time.
+pub fn when(instant: DateTime<Utc>, lang: Language) -> String {
+    let t = instant.with_timezone(&Stockholm);
+    let month = t.month0() as usize;
+    match lang {
+        Language::Sv => format!("{} {} {} kl. {:02}.{:02}", t.day(), MONTHS_SV[month], t.year(), t.hour(), t.minute()),
+        Language::En => format!("{} {} {} at {:02}:{:02}", t.day(), MONTHS_EN[month], t.year(), t.hour(), t.minute()),
+    }
+}
+
+/// `5 oktober 2010` / `5 October 2010`, Stockholm date.
+pub fn date(instant: DateTime<Utc>, lang: Language) -> String {
+    let t = instant.with_timezone(&Stockholm);
+    let month = t.month0() as usize;
+    match lang {
+        Language::Sv => format!("{} {} {}", t.day(), MONTHS_SV[month], t.year()),
+        Language::En => format!("{} {} {}", t.day(), MONTHS_EN[month], t.year()),
+    }
+}
+
+#[derive(Serialize)]
+struct SeminarView {
+    title: String,
+    when: String,
+    location: String,
+}
+
+/// Renders `intent` for its recipient. `idea` is the idea's current state
+/// (for its title), `call` the call it belongs to; `sender` signs the mail.
+/// `message_id` identifies the mail and its calendar invitation.
+pub fn render(intent: &NotificationIntent, idea: &IdeaState, call: &Call, uid: &str) -> Result<Rendered, RenderError> {
+    let notice = intent.notice.key();
+    let lang = intent.to.language;
+    let err = |detail: String| RenderError { notice, detail };
+    let def = &call.definition;
+    let t = &def.timeline;
+    let idea_title = idea.idea().map(|i| i.details.title.to_string()).unwrap_or_default();
+    let call_title = match (lang, &def.title_en) {
+        (Language::En, Some(en)) => en.to_string(),
+        _ => def.title.to_string(),
+    };
+    let seminars: Vec<SeminarView> = t
+        .seminars
+        .iter()
+        .map(|s| SeminarView {
+            title: s.title.get(lang).to_owned(),
+            when: when(s.starts_at, lang),
+            location: s.location.clone(),
+        })
+        .collect();
+    let motivation = match &intent.notice {
+        Notice::NotSelected { motivation } | Notice::Declined { motivation, .. } => Some(motivation.to_string()),
+        _ => match idea {
+            IdeaState::Selected(s) if matches!(intent.notice, Notice::Selected) => {
+                s.selection.motivation.as_ref().map(|m| m.to_string())
+            }
+            _ => None,
+        },
+    };
+    let (deadline, days_before) = match &intent.notice {
+        Notice::PlanDeadlineReminder { deadline, days_before } => (*deadline, Some(*days_before)),
+        Notice::Lapsed { deadline } => (*deadline, None),
+        _ => (t.plan_deadline, None),
+    };
+    let (amount, conditions, registry) = match &intent.notice {
+        Notice::Granted { amount, conditions, registry, .. } => {
+            (Some(amount.to_string()), conditions.as_ref().map(|c| c.to_string()), Some(registry.to_string()))
+        }
+        Notice::Declined { registry, .. } => (None, None, Some(registry.to_string())),
+        _ => (None, None, None),
+    };
+    let requested = match &intent.notice {
+        Notice::PlanReceived { requested } => Some(requested.to_string()),
+        _ => None,
+    };
+    let pitch_at = match &intent.notice {
+        Notice::PanelInvitation { at } => Some(when(*at, lang)),
+        _ => None,
+    };
+    let submitted_at = match idea {
+        IdeaState::Submitted(s) => Some(when(s.submitted_at, lang)),
+        _ => None,
+    };
+    let ctx = context! {
+        lang => lang.tag(),
+        name => intent.to.name.as_str(),
+        idea_title => idea_title,
+        call_title => call_title,
+        seminars => seminars,
+        motivation => motivation,
+        submitted_at => submitted_at,
+        closes_at => when(t.closes_at, lang),
+        plan_deadline => when(t.plan_deadline, lang),
+        deadline => when(deadline, lang),
+        days_before => days_before,
+        pitch_at => pitch_at,
+        panel_at => when(t.panel_at, lang),
+        requested => requested,
+        amount => amount,
+        conditions => conditions,
+        registry => registry,
+        meeting_date => date(t.decision_meeting_at, lang),
+    };
+    let env = environment();
+    let part = |stem: &str, ext: &str| -> Result<String, RenderError> {
+        let name = format!("{notice}/{stem}.{}.{ext}", lang.tag());
+        env.get_template(&name).and_then(|tpl| tpl.render(&ctx)).map_err(|e| err(format!("{name}: {e:#}")))
+    };
+    let subject = part("subject", "txt")?.trim().to_owned();
+    let body = part("body", "txt")?;
+    let signature = env
+        .get_template(&format!("signature.{}.txt", lang.tag()))
+        .and_then(|tpl| tpl.render(&ctx))
+        .map_err(|e| err(e.to_string()))?;
+    let text = format!("{}\n\n{}\n", body.trim_end(), signature.trim_end());
+    let inner = part("body", "html")?;
+    let html = env
+        .get_template("layout.html")
+        .and_then(|tpl| tpl.render(context! { lang => lang.tag(), subject => &subject, content => inner, signature => signature.trim_end() }))
+        .map_err(|e| err(format!("layout.html: {e:#}")))?;
+
+    let ics = match &intent.notice {
+        Notice::SeminarInvitation => Some(ics::calendar(
+            uid,
+            t.seminars.iter().map(|s| ics::Event {
+                uid_suffix: format!("seminar-{}", s.id),
+                summary: format!("{} – {}", s.title.get(lang), call_title),
+                starts_at: s.starts_at,
+                ends_at: s.ends_at,
+                location: Some(s.location.clone()),
+            }),
+        )),
+        Notice::PanelInvitation { at } => Some(ics::calendar(
+            uid,
+            [ics::Event {
+                uid_suffix: "panel".into(),
+                summary: match lang {
+                    Language::Sv => format!("Draknästet: {idea_title}"),
+                    Language::En => format!("Pitch panel (Draknästet): {idea_title}"),
+                },
+                starts_at: *at,
+                ends_at: *at + chrono::Duration::minutes(20),
+                location: None,
+            }],
+        )),
+        _ => None,
+    };
+    Ok(Rendered { subject, text, html, ics })
+}
+
+/// Every notice key with a template folder; a test checks it covers the core's notices.
+pub fn notices() -> impl Iterator<Item = &'static str> {
+    TEMPLATES.iter().map(|(n, _)| *n)
+}

@@ -1,0 +1,231 @@
+//! The mail worker: claims due outbox rows, renders them, sends them, and
+//! records the outcome of each.
+//!
+//! Delivery is at least once. The window: a mail the server accepted but
+//! whose row was not yet marked sent (the worker died in between) is sent
+//! again when its lease lapses. Its Message-ID is derived from the outbox
+//! row, so the re-sent copy is recognisable as the same message.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use lettre::Message;
+use lettre::message::header::ContentType;
+use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
+use mops_core::IdeaState;
+use mops_core::call::Call;
+use mops_core::domain::{CallId, IdeaId};
+use tokio::task::JoinSet;
+
+use super::render::{Rendered, render};
+use super::transport::{MailSettings, SendFailure, Transport};
+use crate::store::{OutboxRow, OutboxUpdate, Store, StoreError};
+
+/// What a pass (or a drain) of the worker did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WorkerReport {
+    pub sent: usize,
+    /// Transient failures, to be tried again later.
+    pub retried: usize,
+    /// Permanent failures (or given up): a person must look at these.
+    pub failed: usize,
+}
+
+impl std::ops::AddAssign for WorkerReport {
+    fn add_assign(&mut self, o: Self) {
+        self.sent += o.sent;
+        self.retried += o.retried;
+        self.failed += o.failed;
+    }
+}
+
+impl WorkerReport {
+    pub fn handled(&self) -> usize {
+        self.sent + self.retried + self.failed
+    }
+}
+
+/// Sends the outbox of one store through one transport.
+#[derive(Debug, Clone)]
+pub struct MailWorker<S> {
+    store: S,
+    transport: Transport,
+    settings: Arc<MailSettings>,
+}
+
+/// The Message-ID of an outbox row: stable across re-sends.
+pub fn message_id(row: uuid::Uuid, from: &Mailbox) -> String {
+    format!("<{row}@{}>", from.email.domain())
+}
+
+/// Builds the MIME message: multipart/alternative (text, HTML), inside
+/// multipart/mixed with the `.ics` when there is an invitation.
+pub fn build_message(row: uuid::Uuid, to: &Mailbox, from: &Mailbox, rendered: &Rendered) -> Result<Message, String> {
+    let alternative = MultiPart::alternative_plain_html(rendered.text.clone(), rendered.html.clone());
+    let builder = Message::builder()
+        .from(from.clone())
+        .to(to.clone())
+        .subject(rendered.subject.clone())
+        .message_id(Some(message_id(row, from)));
+    let message = match &rendered.ics {
+        None => builder.multipart(alternative),
+        Some(ics) => {
+            let calendar =
+                ContentType::parse("text/calendar; charset=utf-8; method=PUBLISH").map_err(|e| e.to_string())?;
+            let attachment: SinglePart = Attachment::new("inbjudan.ics".to_owned()).body(ics.clone(), calendar);
+            builder.multipart(MultiPart::mixed().multipart(alternative).singlepart(attachment))
+        }
+    };
+    message.map_err(|e| e.to_string())
+}
+
+impl<S: Store + Clone + 'static> MailWorker<S> {
+    pub fn new(store: S, settings: MailSettings) -> Result<Self, String> {
+        let transport = Transport::from_settings(&settings.transport, settings.concurrency as u32)?;
+        Ok(Self { store, transport, settings: Arc::new(settings) })
+    }
+
+    pub fn with_transport(store: S, transport: Transport, settings: MailSettings) -> Self {
+        Self { store, transport, settings: Arc::new(settings) }
+    }
+
+    pub fn settings(&self) -> &MailSettings {
+        &self.settings
+    }
+
+    /// Renders one row as it would be sent (the preview).
+    pub async fn render_row(&self, row: &OutboxRow) -> Result<Rendered, String> {
+        let (call, idea) = self.context(row.call_id, row.idea_id).await.map_err(|e| e.to_string())?;
+        render(&row.intent, &idea, &call, &row.id.to_string()).map_err(|e| e.to_string())
+    }
+
+    async fn context(&self, call: CallId, idea: IdeaId) -> Result<(Call, IdeaState), StoreError> {
+        let call_state =
+            self.store.call(call).await?.ok_or(StoreError::NotFound { what: "call", id: *call.as_uuid() })?;
+        let call =
+            call_state.state.call().cloned().ok_or_else(|| StoreError::Corrupt("a call row without a call".into()))?;
+        let idea = self.store.idea(idea).await?.ok_or(StoreError::NotFound { what: "idea", id: *idea.as_uuid() })?;
+        Ok((call, idea.state))
+    }
+
+    /// One pass: claim a batch of due rows, send them concurrently, record
+    /// the outcomes. Returns what happened to the batch.
+    pub async fn run_once(&self, now: DateTime<Utc>) -> Result<WorkerReport, StoreError> {
+        let rows = self.store.claim_outbox(now, self.settings.lease, self.settings.batch).await?;
+        if rows.is_empty() {
+            return Ok(WorkerReport::default());
+        }
+        // The call and idea of each row, read once per batch.
+        let mut contexts: HashMap<(CallId, IdeaId), Arc<(Call, IdeaState)>> = HashMap::new();
+        let mut jobs = Vec::with_capacity(rows.len());
+        for row in rows {
+            let key = (row.call_id, row.idea_id);
+            let ctx = match contexts.get(&key) {
+                Some(c) => Some(c.clone()),
+                None => match self.context(row.call_id, row.idea_id).await {
+                    Ok(c) => {
+                        let c = Arc::new(c);
+                        contexts.insert(key, c.clone());
+                        Some(c)
+                    }
+                    Err(e) => {
+                        tracing::error!(outbox.id = %row.id, error = %e, "cannot load the idea of a mail");
+                        None
+                    }
+                },
+            };
+            jobs.push((row, ctx));
+        }
+
+        let mut set = JoinSet::new();
+        let mut updates = Vec::new();
+        let mut report = WorkerReport::default();
+        let mut pending = jobs.into_iter();
+        loop {
+            while set.len() < self.settings.concurrency.max(1) {
+                let Some((row, ctx)) = pending.next() else { break };
+                let transport = self.transport.clone();
+                let settings = self.settings.clone();
+                set.spawn(async move { deliver(&transport, &settings, row, ctx, now).await });
+            }
+            let Some(done) = set.join_next().await else { break };
+            let update = done.map_err(|e| StoreError::Corrupt(format!("a mail task panicked: {e}")))?;
+            match &update {
+                OutboxUpdate::Sent { .. } => report.sent += 1,
+                OutboxUpdate::Retry { .. } => report.retried += 1,
+                OutboxUpdate::Failed { .. } => report.failed += 1,
+            }
+            updates.push(update);
+        }
+        self.store.record_outbox(&updates, Utc::now()).await?;
+        Ok(report)
+    }
+
+    /// Passes until nothing is due at `now`: every mail that can go out now
+    /// has gone out; what failed transiently waits for its next attempt.
+    pub async fn drain(&self, now: DateTime<Utc>) -> Result<WorkerReport, StoreError> {
+        let mut total = WorkerReport::default();
+        loop {
+            let report = self.run_once(now).await?;
+            if report.handled() == 0 {
+                return Ok(total);
+            }
+            total += report;
+        }
+    }
+}
+
+/// Renders and sends one row; says what to record.
+async fn deliver(
+    transport: &Transport,
+    settings: &MailSettings,
+    row: OutboxRow,
+    ctx: Option<Arc<(Call, IdeaState)>>,
+    now: DateTime<Utc>,
+) -> OutboxUpdate {
+    let Some(ctx) = ctx else {
+        return OutboxUpdate::Retry {
+            id: row.id,
+            at: now + chrono::Duration::from_std(settings.retry.delay(row.attempts)).unwrap_or_default(),
+            error: "the idea or call could not be read".into(),
+        };
+    };
+    let (call, idea) = &*ctx;
+    let to = match row.intent.to.email.as_str().parse::<lettre::Address>() {
+        Ok(address) => Mailbox::new(Some(row.intent.to.name.to_string()), address),
+        Err(e) => return OutboxUpdate::Failed { id: row.id, error: format!("invalid recipient address: {e}") },
+    };
+    let message = render(&row.intent, idea, call, &row.id.to_string())
+        .map_err(|e| e.to_string())
+        .and_then(|rendered| build_message(row.id, &to, &settings.from, &rendered));
+    let message = match message {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::error!(outbox.id = %row.id, error = %e, "cannot build a mail");
+            return OutboxUpdate::Failed { id: row.id, error: format!("cannot build the mail: {e}") };
+        }
+    };
+    match transport.send(&row.id.to_string(), message).await {
+        Ok(reply) => OutboxUpdate::Sent { id: row.id, reply },
+        Err(SendFailure { transient: true, message }) => {
+            let waited = now - row.created_at;
+            let give_up = chrono::Duration::from_std(settings.retry.give_up).unwrap_or(chrono::Duration::MAX);
+            if waited >= give_up {
+                tracing::warn!(outbox.id = %row.id, attempts = row.attempts, "giving up on a mail");
+                OutboxUpdate::Failed {
+                    id: row.id,
+                    error: format!("gave up after {} attempts: {message}", row.attempts),
+                }
+            } else {
+                let delay = chrono::Duration::from_std(settings.retry.delay(row.attempts)).unwrap_or_default();
+                tracing::info!(outbox.id = %row.id, attempts = row.attempts, error = %message, "mail will be retried");
+                OutboxUpdate::Retry { id: row.id, at: now + delay, error: message }
+            }
+        }
+        Err(SendFailure { transient: false, message }) => {
+            tracing::warn!(outbox.id = %row.id, error = %message, "mail refused for good");
+            OutboxUpdate::Failed { id: row.id, error: message }
+        }
+    }
+}
