@@ -1185,7 +1185,7 @@ macro_rules! raw_sql {
                 let selected: i64 = row.try_get("selected_count")?;
                 let granted: i64 = row.try_get("granted_ore")?;
                 if phase != shape.phase
-                    || selected + shape.selected > sc_capacity(sc)
+                    || selected + shape.selected > i64::from(sc.definition.capacity)
                     || granted + shape.granted_ore > sc.definition.budget.ore()
                 {
                     return Err(StoreError::Corrupt(format!("raw run: the call refuses {phase}")));
@@ -1404,7 +1404,9 @@ macro_rules! raw_sql {
                 ideas: &[DashIdea],
             ) -> Result<(), StoreError> {
                 let at = Utc::now();
-                let finished = shapes.calls.last().ok_or(StoreError::Corrupt("no call shape".into()))?;
+                let deciding = shapes
+                    .call(Item::Advance(CallPhase::Decision))
+                    .ok_or(StoreError::Corrupt("no call shape".into()))?;
                 let granted: i64 = ideas.iter().filter(|i| i.stage == Stage::Granted).count() as i64
                     * GRANT_KRONOR
                     * 100;
@@ -1416,7 +1418,7 @@ macro_rules! raw_sql {
                      VALUES ($1, $2, 'decision', $3, 8, $4, $5, $6, $7, $8, $9, $9)",
                 )
                 .bind(call)
-                .bind(&finished.state)
+                .bind(&deciding.state)
                 .bind(&shapes.title)
                 .bind(&GENESIS[..])
                 .bind(granted.max(1))
@@ -1486,10 +1488,6 @@ raw_sql!(
     lock = " FOR UPDATE",
     analyze = "VACUUM (ANALYZE) calls, ideas, events, outbox"
 );
-
-fn sc_capacity(sc: &Scenario) -> i64 {
-    i64::from(sc.definition.capacity)
-}
 
 /// The raw run's pool.
 #[derive(Debug, Clone)]
@@ -1848,6 +1846,27 @@ mod tests {
         assert!(ideas.iter().all(|i| i.version >= 1));
         let granted = ideas.iter().filter(|i| i.stage == Stage::Granted).count();
         assert!(granted > 0 && granted < 200, "{granted}");
+    }
+
+    #[test]
+    fn the_arguments_parse() {
+        use clap::Parser;
+        #[derive(Debug, Parser)]
+        struct Cli {
+            #[command(flatten)]
+            bench: BenchArgs,
+        }
+        let opts = BenchOptions::from(Cli::parse_from(["mops"]).bench);
+        assert_eq!(opts.backends, [BackendChoice::Sqlite, BackendChoice::Postgres]);
+        assert_eq!((opts.ideas, opts.concurrency, opts.dashboard_ideas), (10_000, 8, 100_000));
+        let opts = BenchOptions::from(
+            Cli::parse_from(["mops", "--backend", "postgres", "--ideas", "5", "--skip-dashboard"]).bench,
+        );
+        assert_eq!(opts.backends, [BackendChoice::Postgres]);
+        assert_eq!(opts.ideas, 5);
+        assert!(opts.skip_dashboard);
+        let opts = BenchOptions::from(Cli::parse_from(["mops", "--backend", "sqlite,postgres"]).bench);
+        assert_eq!(opts.backends.len(), 2);
     }
 
     #[test]

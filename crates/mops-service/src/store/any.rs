@@ -24,7 +24,11 @@ pub async fn connect(url: &str) -> Result<Db, StoreError> {
         Ok(Db::Postgres(PgStore::connect(url).await?))
     } else {
         Err(StoreError::Database(sqlx::Error::Configuration(
-            format!("unsupported database URL {url:?}: use sqlite://FILE or postgres://USER@HOST/DB").into(),
+            format!(
+                "unsupported database URL {:?}: use sqlite://FILE or postgres://USER@HOST/DB",
+                crate::config::redact(url)
+            )
+            .into(),
         )))
     }
 }

@@ -88,6 +88,9 @@ impl PgStore {
     /// `search_path`).
     pub async fn connect_options(options: PgConnectOptions, max_connections: u32) -> Result<Self, StoreError> {
         let options = options.application_name("mops");
+        // One direct connection first: an unreachable server or a wrong
+        // password is reported at once and as itself, not as a pool timeout.
+        sqlx::Connection::close(sqlx::ConnectOptions::connect(&options).await?).await?;
         let pool = PgPoolOptions::new().max_connections(max_connections).connect_with(options).await?;
         Ok(Self { pool })
     }
@@ -173,7 +176,7 @@ where
 }
 
 macro_rules! impl_store {
-    ($store:ident, $db:ty, backend = $backend:expr, begin = $begin:literal, lock = $lock:literal, skip_locked = $skip:literal, migrations = $migrations:literal) => {
+    ($store:ident, $db:ty, backend = $backend:expr, begin = $begin:literal, lock = $lock:literal, skip_locked = $skip:literal, snapshot = $snapshot:literal, migrations = $migrations:literal) => {
         impl $store {
             async fn begin_write(&self) -> Result<sqlx::Transaction<'static, $db>, StoreError> {
                 Ok(self.pool.begin_with($begin).await?)
@@ -830,10 +833,13 @@ macro_rules! impl_store {
             }
 
             async fn verify(&self) -> Result<VerifyReport, StoreError> {
+                // One snapshot for all four reads, so a database that is being
+                // written to is still checked consistently.
+                let mut tx = self.pool.begin_with($snapshot).await?;
                 let calls = sqlx::query(
                     "SELECT id, state, version, head_hash, selected_count, granted_ore, budget_ore, capacity FROM calls",
                 )
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *tx)
                 .await?
                 .into_iter()
                 .map(|r| {
@@ -852,7 +858,7 @@ macro_rules! impl_store {
                 let ideas = sqlx::query(
                     "SELECT id, call_id, state, stage, furthest, version, head_hash, granted_ore, registry FROM ideas",
                 )
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *tx)
                 .await?
                 .into_iter()
                 .map(|r| {
@@ -873,7 +879,7 @@ macro_rules! impl_store {
                     "SELECT id, stream_kind, stream_id, call_id, seq, event_type, body, prev_hash, hash \
                      FROM events ORDER BY stream_id, seq",
                 )
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *tx)
                 .await?
                 .into_iter()
                 .map(|r| {
@@ -891,7 +897,7 @@ macro_rules! impl_store {
                 })
                 .collect::<Result<Vec<_>, sqlx::Error>>()?;
                 let outbox = sqlx::query("SELECT event_id, COUNT(*) AS n FROM outbox GROUP BY event_id")
-                    .fetch_all(&self.pool)
+                    .fetch_all(&mut *tx)
                     .await?
                     .into_iter()
                     .map(|r| Ok((r.try_get::<i64, _>("event_id")?, r.try_get::<i64, _>("n")?)))
@@ -909,6 +915,7 @@ impl_store!(
     begin = "BEGIN IMMEDIATE",
     lock = "",
     skip_locked = "",
+    snapshot = "BEGIN",
     migrations = "../../migrations/sqlite"
 );
 impl_store!(
@@ -918,5 +925,6 @@ impl_store!(
     begin = "BEGIN",
     lock = " FOR UPDATE",
     skip_locked = " FOR UPDATE SKIP LOCKED",
+    snapshot = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
     migrations = "../../migrations/postgres"
 );
