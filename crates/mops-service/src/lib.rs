@@ -1,11 +1,14 @@
 #![doc = include_str!("../README.md")]
 
 pub mod bench;
+pub mod bench_mail;
 pub mod config;
 pub mod replay;
+pub mod report;
 pub mod scheduler;
 pub mod store;
 
 pub use config::Settings;
 pub use store::{Db, Store, StoreError};
 pub mod mail;
+pub mod serve;

@@ -1,12 +1,19 @@
 //! The `mops` command. Thin: parsing and exit codes here, the work in the library.
 
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use mops_core::domain::{CallId, MeetingId};
 use mops_core::timers::TimerConfig;
 use mops_service::config::{Settings, redact};
 use mops_service::mail::{MailSettings, MailWorker, TransportSettings};
 use mops_service::replay::{StepOutcome, replay_round};
+use mops_service::report::call_file::{self, CallFileFormat};
+use mops_service::report::events::{self, EventFormat, PersonalData};
+use mops_service::report::minutes::{self, MinutesFormat};
+use mops_service::report::{self, ReportError, ReportFormat};
 use mops_service::store::{self, OutboxStatus, Store};
 
 /// Runs the MOPS idea pipeline of Samhällskontraktet: calls for ideas,
@@ -43,6 +50,16 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run the service: the HTTP server (health and readiness for now), the
+    /// mail worker and the timers, until SIGTERM or Ctrl-C.
+    ///
+    /// Listens on MOPS_BIND (default 127.0.0.1:8080). With --demo, an empty
+    /// database is first filled with the 2010 round.
+    Serve {
+        /// Load the 2010 round first if the database has no calls.
+        #[arg(long)]
+        demo: bool,
+    },
     /// Replay the 2010 MOPS round (26 ideas, 10 selected, 9 plans, 4 grants)
     /// through the engine with real transitions, timers and status mails,
     /// send the mails, and print the funnel.
@@ -57,12 +74,161 @@ enum Command {
     /// The status mails in the outbox: list, preview, retry.
     #[command(subcommand)]
     Outbox(OutboxCommand),
+    /// Reports on a call: the funnel, the budget, the board's decisions; as
+    /// text, CSV (for Excel), JSON, or an SVG chart of the funnel.
+    #[command(subcommand)]
+    Report(ReportCommand),
+    /// The minutes (protokoll) of a board meeting, in Swedish: each decision
+    /// as a numbered paragraph (§ 1, § 2, …) with its registry number, title,
+    /// decision, amount, conditions and motivation; the totals; and a table
+    /// for the signatures (justering), left blank.
+    ///
+    /// There is no meetings table yet: the meeting is found through the
+    /// decisions that carry its id, and its time is that of its first
+    /// decision. `mops report decisions` shows the meeting ids.
+    #[command(after_help = "Exit status: 0 when the minutes were written; 2 when no decision carries that \
+                            meeting id (the meetings there are are listed); 3 when the command could not run.")]
+    Minutes {
+        /// The meeting's id (a UUID).
+        #[arg(long)]
+        meeting: MeetingId,
+        /// md: Markdown; html: a complete HTML document, ready to print.
+        #[arg(long, value_enum, default_value_t)]
+        format: MinutesFormat,
+    },
+    /// Export data: the event log, for research and process mining.
+    #[command(subcommand)]
+    Export(ExportCommand),
+    /// Calls as files: export a call's definition, edit it, and import it as
+    /// a new call, so that a new round starts from last year's.
+    #[command(subcommand)]
+    Call(CallCmd),
     /// For the crash test: replays copies of the 2010 round for ever,
     /// printing `ACK <namespace> <step> <id> <version>` after each commit.
     #[command(hide = true)]
     CrashChild {
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..9000))]
         first_namespace: u32,
+    },
+}
+
+const REPORT_AFTER_HELP: &str = "Without --call the report is about the only call there is; when there \
+                                 are several, name one (they are listed).\n\nCSV is for Excel with Swedish \
+                                 settings: UTF-8 with BOM, `;` between cells, amounts in kronor with a decimal \
+                                 comma, dates YYYY-MM-DD. JSON has English field names and amounts in öre.\n\nExit \
+                                 status: 0 when the report was written; 2 for a usage error (an unknown call, \
+                                 several calls and none named, a format the report does not have); 3 when the \
+                                 command could not run.";
+
+#[derive(Debug, Subcommand)]
+enum ReportCommand {
+    /// The funnel: ideas submitted, selected, with a project plan, granted;
+    /// how many were not selected, lapsed, declined or withdrawn; the total
+    /// granted. `--format svg` draws it for an annual report.
+    #[command(after_help = REPORT_AFTER_HELP)]
+    Funnel(ReportArgs),
+    /// The budget: what was granted to which project (with registry
+    /// numbers), what remains, and the ceiling per project.
+    #[command(after_help = REPORT_AFTER_HELP)]
+    Budget(ReportArgs),
+    /// Every board decision: registry number, idea, the lead applicant's
+    /// organisation, granted (beviljad) or declined (avslagen), amount,
+    /// motivation, meeting and time.
+    #[command(after_help = REPORT_AFTER_HELP)]
+    Decisions(ReportArgs),
+}
+
+#[derive(Debug, Args)]
+struct ReportArgs {
+    /// The call's id (default: the only call there is).
+    #[arg(long)]
+    call: Option<CallId>,
+    /// text, csv, json, or svg (the funnel only).
+    #[arg(long, value_enum, default_value_t)]
+    format: ReportFormat,
+}
+
+#[derive(Debug, Subcommand)]
+enum ExportCommand {
+    /// The event log: every event of every idea (and call), in order.
+    ///
+    /// jsonl: one JSON object per event with its stream (kind and id), seq,
+    /// type, time, actor and body. xes: IEEE 1849-2016 for ProM, Disco and
+    /// PM4Py, one trace per idea, one event per idea event (concept:name is
+    /// the event type, org:resource who did it).
+    ///
+    /// Personal data is pseudonymised unless --with-personal-data is given:
+    /// people, ideas and registry numbers get stable pseudonyms (person-1,
+    /// idea-1, registry-1, … in order of first appearance in the exported
+    /// log), free texts (titles, summaries, motivations, conditions, plan
+    /// sections, feedback) become `[redacted]`, names and email addresses
+    /// are left out.
+    #[command(after_help = "Exit status: 0 when the log was written; 2 for a usage error (an unknown call, \
+                            --with-personal-data without --as-process-leader); 3 when the command could not run.")]
+    Events {
+        /// jsonl or xes.
+        #[arg(long, value_enum, default_value_t)]
+        format: EventFormat,
+        /// Only this call's events (default: every call).
+        #[arg(long)]
+        call: Option<CallId>,
+        /// Include the personal data: names, email addresses, ids and the
+        /// free texts as recorded. Only for a process leader: needs
+        /// --as-process-leader too.
+        #[arg(long)]
+        with_personal_data: bool,
+        /// Confirm that you are a process leader. There are no users yet, so
+        /// mops cannot check this: the flag is your acknowledgement, and you
+        /// answer for what happens to the personal data.
+        #[arg(long)]
+        as_process_leader: bool,
+        /// Write to this file instead of standard output (created readable
+        /// by you only when it holds personal data).
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CallCmd {
+    /// List the calls, oldest first: id, title, phase.
+    List,
+    /// Write a call's definition (timeline, capacity, budget, ceiling,
+    /// criteria, plan template) as TOML or JSON.
+    #[command(after_help = "Amounts in the file are in öre (1 kr = 100 öre); instants are UTC (RFC 3339).\n\n\
+                            Exit status: 0 when the definition was written; 2 when there is no such call; 3 when \
+                            the command could not run.")]
+    Export {
+        /// The call's id.
+        #[arg(long)]
+        call: CallId,
+        /// toml or json.
+        #[arg(long, value_enum, default_value_t)]
+        format: CallFileFormat,
+        /// Write to this file instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Create a new call, as a draft, from a definition file (TOML or JSON,
+    /// as `mops call export` writes it; `-` reads standard input). Prints
+    /// the new call's id.
+    ///
+    /// Creating a call is for a process leader. There are no users yet, so
+    /// mops cannot check who you are: --as-process-leader is required as
+    /// your acknowledgement, and the call is recorded as created by the
+    /// command line's process leader (a fixed id).
+    #[command(after_help = "Exit status: 0 when the call was created; 2 when the file is not a valid \
+                            definition, the id is taken, or --as-process-leader is missing; 3 when the command \
+                            could not run.")]
+    Import {
+        /// The definition file.
+        file: PathBuf,
+        /// The new call's id (default: a new random id).
+        #[arg(long)]
+        id: Option<uuid::Uuid>,
+        /// Confirm that you are a process leader (required).
+        #[arg(long)]
+        as_process_leader: bool,
     },
 }
 
@@ -78,9 +244,25 @@ enum OutboxCommand {
         limit: i64,
     },
     /// Show a mail as it will be (or was) sent: subject and text, or HTML.
+    ///
+    /// Give a mail's id to see a queued or sent mail, or --idea and --notice
+    /// to see what a mail would say before it exists (facts the idea does not
+    /// have yet are shown as [placeholders]).
     Preview {
         /// The mail's id (from `mops outbox list`).
-        id: uuid::Uuid,
+        #[arg(required_unless_present = "idea")]
+        id: Option<uuid::Uuid>,
+        /// The idea to preview a mail for.
+        #[arg(long, conflicts_with = "id", requires = "notice")]
+        idea: Option<uuid::Uuid>,
+        /// Which mail: idea_received, selected, not_selected, seminar_invitation,
+        /// panel_invitation, plan_received, plan_deadline_reminder, lapsed,
+        /// prepared_for_decision, granted, declined or withdrawn.
+        #[arg(long)]
+        notice: Option<String>,
+        /// The language of the preview: sv or en.
+        #[arg(long, default_value = "sv")]
+        lang: String,
         /// Print the HTML part instead of the text.
         #[arg(long)]
         html: bool,
@@ -107,11 +289,66 @@ async fn main() -> ExitCode {
     let settings = Settings { database_url: cli.database_url.clone() };
     match run(cli.command, &settings).await {
         Ok(code) => code,
-        Err(message) => {
+        Err(Failure { code, message }) => {
             eprintln!("mops: {message}");
-            ExitCode::from(3)
+            ExitCode::from(code)
         }
     }
+}
+
+/// Why a command failed: the message for stderr and the exit status
+/// (2 usage, 3 cannot run).
+#[derive(Debug)]
+struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl Failure {
+    fn usage(message: impl Into<String>) -> Self {
+        Self { code: 2, message: message.into() }
+    }
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Self { code: 3, message }
+    }
+}
+
+impl From<ReportError> for Failure {
+    fn from(e: ReportError) -> Self {
+        Self { code: e.exit_code(), message: e.to_string() }
+    }
+}
+
+/// Writes `bytes` to `output`, or to standard output. A file that holds
+/// personal data is created readable by its owner only.
+fn emit(bytes: &[u8], output: Option<&Path>, private: bool) -> Result<(), Failure> {
+    let Some(path) = output else {
+        let mut out = std::io::stdout().lock();
+        return match out.write_all(bytes).and_then(|()| out.flush()) {
+            // `mops … | head` is not an error.
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                Err(format!("cannot write to standard output: {e}").into())
+            }
+            _ => Ok(()),
+        };
+    };
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    if private {
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    }
+    #[cfg(not(unix))]
+    let _ = private;
+    options
+        .open(path)
+        .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()))
+        .map_err(|e| Failure::from(format!("cannot write {}: {e}", path.display())))?;
+    eprintln!("Wrote {} ({} bytes).", path.display(), bytes.len());
+    Ok(())
 }
 
 async fn open(settings: &Settings) -> Result<store::Db, String> {
@@ -123,7 +360,7 @@ async fn open(settings: &Settings) -> Result<store::Db, String> {
 }
 
 #[allow(clippy::print_stdout)]
-async fn run(command: Command, settings: &Settings) -> Result<ExitCode, String> {
+async fn run(command: Command, settings: &Settings) -> Result<ExitCode, Failure> {
     match command {
         Command::Migrate => {
             let db = open(settings).await?;
@@ -140,13 +377,47 @@ async fn run(command: Command, settings: &Settings) -> Result<ExitCode, String> 
             }
             Ok(if report.is_ok() { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
-        Command::Demo => demo(settings).await,
+        Command::Demo => Ok(demo(settings).await?),
+        Command::Serve { demo } => Ok(serve(settings, demo).await?),
         Command::Bench(args) => {
             let report = mops_service::bench::run(&args.into()).await?;
             print!("{report}");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Outbox(command) => outbox(command, settings).await,
+        Command::Outbox(command) => Ok(outbox(command, settings).await?),
+        Command::Report(command) => {
+            let db = open(settings).await?;
+            let bytes = match command {
+                ReportCommand::Funnel(a) => report::funnel::render(&report::funnel::load(&db, a.call).await?, a.format),
+                ReportCommand::Budget(a) => report::budget::render(&report::budget::load(&db, a.call).await?, a.format),
+                ReportCommand::Decisions(a) => {
+                    report::decisions::render(&report::decisions::load(&db, a.call).await?, a.format)
+                }
+            }?;
+            emit(&bytes, None, false)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Minutes { meeting, format } => {
+            let db = open(settings).await?;
+            let minutes = minutes::load(&db, meeting).await?;
+            emit(minutes::render(&minutes, format).as_bytes(), None, false)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Export(ExportCommand::Events { format, call, with_personal_data, as_process_leader, output }) => {
+            if with_personal_data && !as_process_leader {
+                return Err(Failure::usage(
+                    "--with-personal-data is only for a process leader: add --as-process-leader to confirm that \
+                     you are one (there are no users yet, so mops cannot check it), or leave it out for a \
+                     pseudonymised export",
+                ));
+            }
+            let personal = if with_personal_data { PersonalData::Included } else { PersonalData::Pseudonymised };
+            let db = open(settings).await?;
+            let text = events::export(&db, call, format, personal).await?;
+            emit(text.as_bytes(), output.as_deref(), with_personal_data)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Call(command) => call_command(command, settings).await,
         Command::CrashChild { first_namespace } => {
             let db = open(settings).await?;
             let timers = TimerConfig::default();
@@ -161,6 +432,53 @@ async fn run(command: Command, settings: &Settings) -> Result<ExitCode, String> 
                 .await
                 .map_err(|(n, e)| format!("step {n} of round {namespace} failed: {e}"))?;
             }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+#[allow(clippy::print_stdout)]
+async fn call_command(command: CallCmd, settings: &Settings) -> Result<ExitCode, Failure> {
+    match command {
+        CallCmd::List => {
+            let db = open(settings).await?;
+            let calls = db.calls().await.map_err(|e| e.to_string())?;
+            for c in calls.iter().filter_map(|v| v.state.call()) {
+                println!(
+                    "{}  {:<11} {}  (created {})",
+                    c.id,
+                    c.phase.key(),
+                    c.definition.title,
+                    report::local_date(c.created_at)
+                );
+            }
+            println!("{} calls.", calls.len());
+            Ok(ExitCode::SUCCESS)
+        }
+        CallCmd::Export { call, format, output } => {
+            let db = open(settings).await?;
+            let text = call_file::export(&db, call, format).await?;
+            emit(text.as_bytes(), output.as_deref(), false)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        CallCmd::Import { file, id, as_process_leader } => {
+            if !as_process_leader {
+                return Err(Failure::usage(
+                    "creating a call is for a process leader: add --as-process-leader to confirm that you are one \
+                     (there are no users yet, so mops cannot check it)",
+                ));
+            }
+            let text = if file.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin()).map_err(|e| format!("cannot read standard input: {e}"))?
+            } else {
+                std::fs::read_to_string(&file).map_err(|e| format!("cannot read {}: {e}", file.display()))?
+            };
+            let definition = call_file::parse(&text, Some(&file))?;
+            let db = open(settings).await?;
+            let title = definition.title.to_string();
+            let id = call_file::import(&db, definition, id).await?;
+            eprintln!("Created the call \"{title}\" as a draft; its id:");
+            println!("{id}");
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -245,13 +563,47 @@ async fn outbox(command: OutboxCommand, settings: &Settings) -> Result<ExitCode,
             println!("{} mails.", rows.len());
             Ok(ExitCode::SUCCESS)
         }
-        OutboxCommand::Preview { id, html } => {
-            let row =
-                db.outbox_row(id).await.map_err(|e| e.to_string())?.ok_or_else(|| format!("there is no mail {id}"))?;
-            let rendered = worker(&db)?.render_row(&row).await?;
-            println!("To: {} <{}>", row.intent.to.name, row.recipient_email);
+        OutboxCommand::Preview { id, idea, notice, lang, html } => {
+            let worker = worker(&db)?;
+            let (to, status, rendered) = match (id, idea) {
+                (Some(id), _) => {
+                    let row = db
+                        .outbox_row(id)
+                        .await
+                        .map_err(|e| e.to_string())?
+                        .ok_or_else(|| format!("there is no mail {id}"))?;
+                    let rendered = worker.render_row(&row).await?;
+                    (format!("{} <{}>", row.intent.to.name, row.recipient_email), row.status.key().to_owned(), rendered)
+                }
+                (None, Some(idea)) => {
+                    let lang = mops_core::Language::parse(&lang).map_err(|e| e.to_string())?;
+                    let notice = notice.unwrap_or_default();
+                    let state = db
+                        .idea(mops_core::domain::IdeaId::from_uuid(idea))
+                        .await
+                        .map_err(|e| e.to_string())?
+                        .ok_or_else(|| format!("there is no idea {idea}"))?
+                        .state;
+                    let call_id = state.idea().map(|i| i.call).ok_or_else(|| format!("there is no idea {idea}"))?;
+                    let call = db
+                        .call(call_id)
+                        .await
+                        .map_err(|e| e.to_string())?
+                        .and_then(|c| c.state.call().cloned())
+                        .ok_or_else(|| format!("the call of idea {idea} is missing"))?;
+                    let intent =
+                        mops_service::mail::preview::intent_for(&state, &call, &notice, lang).ok_or_else(|| {
+                            format!("unknown notice {notice:?}; use one of: {}", mops_core::Notice::KEYS.join(", "))
+                        })?;
+                    let rendered =
+                        mops_service::mail::render(&intent, &state, &call, "preview").map_err(|e| e.to_string())?;
+                    (format!("{} <{}>", intent.to.name, intent.to.email), "preview (not queued)".to_owned(), rendered)
+                }
+                (None, None) => return Err("give a mail id, or --idea and --notice".into()),
+            };
+            println!("To: {to}");
             println!("Subject: {}", rendered.subject);
-            println!("Status: {}", row.status.key());
+            println!("Status: {status}");
             println!();
             println!("{}", if html { &rendered.html } else { &rendered.text });
             if let Some(ics) = &rendered.ics {
@@ -292,4 +644,27 @@ async fn outbox(command: OutboxCommand, settings: &Settings) -> Result<ExitCode,
             Ok(if report.failed == 0 && report.retried == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
     }
+}
+
+#[allow(clippy::print_stdout)]
+async fn serve(settings: &Settings, load_demo: bool) -> Result<ExitCode, String> {
+    use mops_service::serve;
+    let options = serve::ServeOptions::from_env()?;
+    let db = open(settings).await?;
+    if load_demo && db.calls().await.map_err(|e| e.to_string())?.is_empty() {
+        let round = mops_core::reference::round_2010();
+        replay_round(&db, &round, &TimerConfig::default(), |_, _, _| {})
+            .await
+            .map_err(|(n, e)| format!("step {n} of the 2010 round was refused: {e}"))?;
+        println!("Loaded the 2010 round into {}.", redact(&settings.database_url));
+    }
+    let worker = worker(&db)?;
+    let transport = describe(&worker.settings().transport);
+    let listener = serve::bind(options.bind).await?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    println!("MOPS is running at http://{addr}/ (database {}, mail {transport}).", redact(&settings.database_url));
+    println!("Health: http://{addr}/healthz  Readiness: http://{addr}/readyz  Stop with Ctrl-C.");
+    serve::run(db, worker, listener, options, serve::shutdown_signal()).await?;
+    println!("MOPS stopped.");
+    Ok(ExitCode::SUCCESS)
 }

@@ -402,3 +402,34 @@ fn the_demo_runs_the_2010_round_and_writes_every_mail() {
     assert!(stdout.contains("already"), "{stdout}");
     assert!(stdout.contains("Status mails: 0 sent"), "{stdout}");
 }
+
+/// The process leader previews a mail that has not been queued: facts the
+/// idea has are used, in the language asked for.
+#[test]
+fn a_mail_can_be_previewed_for_any_idea_before_it_exists() {
+    let dir = tempfile::tempdir().unwrap();
+    let mops = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_mops"))
+            .args(args)
+            .current_dir(dir.path())
+            .env_remove("MOPS_DATABASE_URL")
+            .env_remove("MOPS_SMTP_URL")
+            .env_remove("MOPS_MAIL_DIR")
+            .output()
+            .unwrap()
+    };
+    assert!(mops(&["demo"]).status.success());
+    let round = round_2010();
+    let green = round.ideas.iter().find(|i| i.title == "Grön omsorg").unwrap().id.to_string();
+    let out = mops(&["outbox", "preview", "--idea", &green, "--notice", "granted", "--lang", "en"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        text.contains("preview (not queued)") && text.contains("300 000 kr") && text.contains("SK 2010/32"),
+        "{text}"
+    );
+    assert!(text.contains("Kind regards"), "English was asked for: {text}");
+    let out = mops(&["outbox", "preview", "--idea", &green, "--notice", "nonsense"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("idea_received"), "the error lists the notices");
+}

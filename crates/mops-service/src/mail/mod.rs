@@ -4,10 +4,11 @@
 //! configured).
 
 pub mod ics;
+pub mod preview;
 pub mod render;
 mod transport;
 mod worker;
 
 pub use render::{RenderError, Rendered, render};
 pub use transport::{MailSettings, RetryPolicy, SendFailure, Transport, TransportSettings};
-pub use worker::{MailWorker, WorkerReport};
+pub use worker::{MailWorker, WorkerReport, build_message};

@@ -5,7 +5,7 @@ use mops_core::domain::{CallId, IdeaId};
 use mops_core::{CallState, IdeaEvent, IdeaState, Stage};
 
 use super::{
-    Backend, CallRequest, FunnelCounts, IdeaRequest, OutboxRow, OutboxStatus, OutboxUpdate, Outcome, PgStore,
+    Backend, CallRequest, FunnelCounts, IdeaRequest, LogEvent, OutboxRow, OutboxStatus, OutboxUpdate, Outcome, PgStore,
     SqliteStore, Store, StoreError, StoredEvent, VerifyReport, Versioned,
 };
 
@@ -30,6 +30,19 @@ pub async fn connect(url: &str) -> Result<Db, StoreError> {
             )
             .into(),
         )))
+    }
+}
+
+impl Db {
+    /// How many migrations are not applied yet (0 when ready). An
+    /// unreachable database is an error.
+    pub async fn migrations_pending(&self) -> Result<usize, StoreError> {
+        // A trivial query first, so an unreachable database is an error.
+        self.outbox_unsent().await?;
+        match self {
+            Db::Sqlite(s) => s.migrations_pending().await,
+            Db::Postgres(s) => s.migrations_pending().await,
+        }
     }
 }
 
@@ -85,6 +98,10 @@ impl Store for Db {
 
     async fn funnel(&self, call: CallId) -> Result<FunnelCounts, StoreError> {
         each!(self, s => s.funnel(call).await)
+    }
+
+    async fn event_log(&self, call: Option<CallId>) -> Result<Vec<LogEvent>, StoreError> {
+        each!(self, s => s.event_log(call).await)
     }
 
     async fn outbox_unsent(&self) -> Result<i64, StoreError> {

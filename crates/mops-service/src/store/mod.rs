@@ -144,6 +144,24 @@ pub struct StoredEvent<E> {
     pub recorded: Recorded<E>,
 }
 
+/// One row of the event log as stored, for exports: the stream it belongs
+/// to, its place in it, and the recorded event as JSON text (exactly as
+/// hashed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogEvent {
+    /// The row id: the order in which events were appended.
+    pub id: i64,
+    /// `call` or `idea`.
+    pub stream_kind: String,
+    pub stream_id: Uuid,
+    pub call_id: CallId,
+    pub seq: i64,
+    pub event_type: String,
+    pub at: DateTime<Utc>,
+    /// The `Recorded<CallEvent>` or `Recorded<IdeaEvent>`, as JSON.
+    pub body: String,
+}
+
 /// The funnel of a call, read from indexed columns (not from the event log).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub struct FunnelCounts {
@@ -264,6 +282,11 @@ pub trait Store: Send + Sync {
     fn stage_counts(&self, call: CallId) -> impl Future<Output = Result<StageCounts, StoreError>> + Send;
 
     fn funnel(&self, call: CallId) -> impl Future<Output = Result<FunnelCounts, StoreError>> + Send;
+
+    /// The event log, calls and ideas together, in the order it was
+    /// appended; only one call's events if `call` is given. For exports: it
+    /// reads the whole log (of the call), so dashboards must not use it.
+    fn event_log(&self, call: Option<CallId>) -> impl Future<Output = Result<Vec<LogEvent>, StoreError>> + Send;
 
     /// Outbox rows not yet sent (pending or being sent).
     fn outbox_unsent(&self) -> impl Future<Output = Result<i64, StoreError>> + Send;

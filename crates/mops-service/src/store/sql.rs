@@ -27,8 +27,8 @@ use uuid::Uuid;
 use super::hash::{self, GENESIS};
 use super::verify::{self, Raw, RawCall, RawEvent, RawIdea};
 use super::{
-    Backend, CallRequest, FunnelCounts, IdeaRequest, Outcome, Store, StoreError, StoredEvent, VerifyReport, Versioned,
-    idempotency_scope,
+    Backend, CallRequest, FunnelCounts, IdeaRequest, LogEvent, Outcome, Store, StoreError, StoredEvent, VerifyReport,
+    Versioned, idempotency_scope,
 };
 use super::{OutboxRow, OutboxStatus, OutboxUpdate};
 
@@ -46,7 +46,7 @@ impl SqliteStore {
     /// `sqlite://mops.db`.
     ///
     /// WAL lets readers work while one writer writes; foreign keys are on;
-    /// writers wait up to [`SQLITE_BUSY_TIMEOUT`] for the lock.
+    /// writers wait up to `SQLITE_BUSY_TIMEOUT` (10 s) for the lock.
     /// `synchronous = FULL`: every commit is on disk before it is
     /// acknowledged, so a decision once recorded survives a power cut. With
     /// WAL, `NORMAL` would be faster but may lose the last commits.
@@ -178,6 +178,16 @@ where
 macro_rules! impl_store {
     ($store:ident, $db:ty, backend = $backend:expr, begin = $begin:literal, lock = $lock:literal, skip_locked = $skip:literal, snapshot = $snapshot:literal, migrations = $migrations:literal) => {
         impl $store {
+            /// How many of the compiled-in migrations the database has not applied.
+            pub async fn migrations_pending(&self) -> Result<usize, StoreError> {
+                let migrator = sqlx::migrate!($migrations);
+                let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+                    .fetch_all(&self.pool)
+                    .await
+                    .unwrap_or_default();
+                Ok(migrator.iter().filter(|m| !applied.contains(&m.version)).count())
+            }
+
             async fn begin_write(&self) -> Result<sqlx::Transaction<'static, $db>, StoreError> {
                 Ok(self.pool.begin_with($begin).await?)
             }
@@ -706,6 +716,31 @@ macro_rules! impl_store {
                     granted: reached[4],
                     granted_total: Sek::from_ore(granted.unwrap_or(0)).map_err(corrupt)?,
                 })
+            }
+
+            async fn event_log(&self, call: Option<CallId>) -> Result<Vec<LogEvent>, StoreError> {
+                const COLUMNS: &str = "id, stream_kind, stream_id, call_id, seq, event_type, at, body";
+                let rows = match call {
+                    Some(call) => sqlx::query(&format!("SELECT {COLUMNS} FROM events WHERE call_id = $1 ORDER BY id"))
+                        .bind(*call.as_uuid())
+                        .fetch_all(&self.pool)
+                        .await?,
+                    None => sqlx::query(&format!("SELECT {COLUMNS} FROM events ORDER BY id")).fetch_all(&self.pool).await?,
+                };
+                rows.into_iter()
+                    .map(|r| {
+                        Ok(LogEvent {
+                            id: r.try_get("id")?,
+                            stream_kind: r.try_get("stream_kind")?,
+                            stream_id: r.try_get("stream_id")?,
+                            call_id: CallId::from_uuid(r.try_get("call_id")?),
+                            seq: r.try_get("seq")?,
+                            event_type: r.try_get("event_type")?,
+                            at: r.try_get("at")?,
+                            body: r.try_get("body")?,
+                        })
+                    })
+                    .collect()
             }
 
             async fn outbox_unsent(&self) -> Result<i64, StoreError> {

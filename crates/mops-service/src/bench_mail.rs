@@ -1,0 +1,904 @@
+//! The mail benchmark behind `mops bench-mail`: what the outbox costs compared
+//! with sending the same mails with lettre alone.
+//!
+//! For each backend, in a fresh database (SQLite file or PostgreSQL schema,
+//! removed afterwards):
+//!
+//! 1. **Outbox**: the 2010 reference round is replayed through the engine, in
+//!    as many copies (namespaces) as it takes to queue at least N status
+//!    mails; the newest surplus rows are deleted, leaving exactly N. The mails
+//!    are the round's real mix: receipts, selections, refusals, seminar and
+//!    panel invitations (with an `.ics`), reminders, decisions.
+//! 2. **Pre-built messages**: every one of the N rows is rendered and built
+//!    into the very message the worker would send (same Message-ID), before
+//!    any timing.
+//! 3. **Runs**, into one loopback [`SmtpSink`] in this process, alternating:
+//!    * *lettre alone*: the pre-built messages sent with lettre's pooled
+//!      `AsyncSmtpTransport` (configured exactly as the worker's), at most
+//!      `concurrency` at once, no database;
+//!    * *engine*: [`MailWorker::drain`] until all N rows are sent: it claims
+//!      batches, reads each idea and call, renders, builds, sends with the
+//!      same concurrency and pool size, and records each batch's outcome.
+//!
+//!    Between engine runs the rows are reset to pending by plain SQL. The
+//!    better run of each kind is reported, and their ratio.
+//!
+//! The sink counts what it receives and the distinct Message-IDs, so a mail
+//! sent twice shows up as a duplicate.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use lettre::message::Mailbox;
+use lettre::{AsyncTransport, Message};
+use mops_core::IdeaState;
+use mops_core::call::Call;
+use mops_core::domain::{CallId, IdeaId};
+use mops_core::timers::TimerConfig;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinSet;
+use uuid::Uuid;
+
+use crate::bench::BackendChoice;
+use crate::mail::{MailSettings, MailWorker, RetryPolicy, Transport, TransportSettings, build_message, render};
+use crate::replay::replay_round;
+use crate::store::{Backend, Db, OutboxRow, OutboxStatus, PgStore, SqliteStore, Store};
+
+/// The issue's goal: the engine reaches this share of lettre's own rate.
+pub const RATIO_GOAL: f64 = 0.7;
+
+const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+/// Registry numbers carry the round's namespace and run out after this one.
+const MAX_NAMESPACE: usize = 9_999;
+const FROM: &str = "Samhällskontraktet <mops@bench.example>";
+
+/// What to run. [`Default`] is the issue's benchmark on both backends.
+#[derive(Debug, Clone)]
+pub struct MailBenchOptions {
+    pub backends: Vec<BackendChoice>,
+    /// Outbox rows to drain (and messages to send with lettre alone) per run.
+    pub messages: usize,
+    /// Mails sent at once, and the SMTP pool size, in both runs.
+    pub concurrency: usize,
+    /// Rows the worker claims per pass.
+    pub batch: usize,
+    /// Rounds of (lettre alone, engine); the order alternates per round.
+    pub rounds: usize,
+    /// Where the SQLite files go (a fresh one per run, deleted afterwards).
+    pub sqlite_dir: PathBuf,
+    /// The PostgreSQL server; each run gets a fresh schema, dropped afterwards.
+    pub postgres_url: String,
+}
+
+impl Default for MailBenchOptions {
+    fn default() -> Self {
+        Self {
+            backends: vec![BackendChoice::Sqlite, BackendChoice::Postgres],
+            messages: 10_000,
+            concurrency: 8,
+            batch: 100,
+            rounds: 3,
+            sqlite_dir: std::env::temp_dir(),
+            postgres_url: std::env::var("MOPS_TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned()),
+        }
+    }
+}
+
+/// The command-line arguments of `mops bench-mail`; flatten into a subcommand.
+#[derive(Debug, Clone, clap::Args)]
+pub struct MailBenchArgs {
+    /// The backends to benchmark.
+    #[arg(long = "backend", value_enum, value_delimiter = ',', default_values_t = [BackendChoice::Sqlite, BackendChoice::Postgres])]
+    pub backends: Vec<BackendChoice>,
+    /// Outbox rows to drain per run (and messages lettre sends alone).
+    #[arg(long, default_value_t = 10_000)]
+    pub messages: usize,
+    /// Mails sent at once (also the SMTP pool size).
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+    /// Outbox rows the worker claims per pass.
+    #[arg(long, default_value_t = 100)]
+    pub batch: usize,
+    /// Rounds of (lettre alone, engine); the better run of each is reported.
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
+    /// Folder for the SQLite benchmark file (created and deleted per run).
+    #[arg(long, default_value_os_t = std::env::temp_dir())]
+    pub sqlite_dir: PathBuf,
+    /// PostgreSQL server for the benchmark (a fresh schema per run, dropped afterwards).
+    #[arg(long, env = "MOPS_TEST_DATABASE_URL", default_value = DEFAULT_POSTGRES_URL, hide_env_values = true)]
+    pub postgres_url: String,
+}
+
+impl From<MailBenchArgs> for MailBenchOptions {
+    fn from(a: MailBenchArgs) -> Self {
+        Self {
+            backends: a.backends,
+            messages: a.messages,
+            concurrency: a.concurrency,
+            batch: a.batch,
+            rounds: a.rounds,
+            sqlite_dir: a.sqlite_dir,
+            postgres_url: a.postgres_url,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The report.
+
+/// Everything measured; its [`Display`](fmt::Display) is the printed report.
+#[derive(Debug, Clone)]
+pub struct MailBenchReport {
+    pub messages: usize,
+    pub concurrency: usize,
+    pub batch: usize,
+    pub rounds: usize,
+    pub backends: Vec<MailBackendReport>,
+}
+
+#[derive(Debug, Clone)]
+pub struct MailBackendReport {
+    pub backend: Backend,
+    pub outbox: Seeding,
+    /// Every run, in the order they ran.
+    pub runs: Vec<MailRun>,
+    /// Outbox rows `sent` after the last engine run (all of them, or a bug).
+    pub rows_sent: usize,
+}
+
+/// How the outbox was filled.
+#[derive(Debug, Clone)]
+pub struct Seeding {
+    /// Copies of the 2010 round replayed (namespaces 1 to this).
+    pub rounds: usize,
+    /// Outbox rows they queued.
+    pub rows_made: usize,
+    /// The newest rows deleted to leave exactly the requested number.
+    pub rows_removed: usize,
+    /// Wall time of the replays.
+    pub wall: Duration,
+    /// The kept rows by notice.
+    pub notices: BTreeMap<String, usize>,
+    /// Mean size of a formatted message, in bytes.
+    pub mean_bytes: usize,
+}
+
+/// Which sender a run measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sender {
+    /// The pre-built messages through lettre's transport, no database.
+    Lettre,
+    /// The mail worker draining the outbox.
+    Engine,
+}
+
+impl Sender {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Lettre => "lettre alone",
+            Self::Engine => "engine",
+        }
+    }
+}
+
+/// One timed run.
+#[derive(Debug, Clone)]
+pub struct MailRun {
+    pub sender: Sender,
+    /// 1-based round.
+    pub round: usize,
+    /// Mails the sender reported as sent.
+    pub messages: usize,
+    pub wall: Duration,
+    /// What the sink saw during the run.
+    pub sink: SinkCounts,
+}
+
+impl MailRun {
+    pub fn per_second(&self) -> f64 {
+        let secs = self.wall.as_secs_f64();
+        if secs > 0.0 { self.messages as f64 / secs } else { 0.0 }
+    }
+}
+
+impl MailBackendReport {
+    /// The fastest run of one sender.
+    pub fn best(&self, sender: Sender) -> Option<&MailRun> {
+        self.runs.iter().filter(|r| r.sender == sender).max_by(|a, b| a.per_second().total_cmp(&b.per_second()))
+    }
+
+    /// The best engine rate over the best lettre-alone rate.
+    pub fn ratio(&self) -> f64 {
+        match (self.best(Sender::Engine), self.best(Sender::Lettre)) {
+            (Some(e), Some(l)) if l.per_second() > 0.0 => e.per_second() / l.per_second(),
+            _ => 0.0,
+        }
+    }
+
+    pub fn goal_met(&self) -> bool {
+        self.ratio() >= RATIO_GOAL
+    }
+
+    /// Mails the sink received more than once within a run, over all runs.
+    pub fn duplicates(&self) -> usize {
+        self.runs.iter().map(|r| r.sink.duplicates).sum()
+    }
+}
+
+fn met(ok: bool) -> &'static str {
+    if ok { "met" } else { "NOT met" }
+}
+
+impl fmt::Display for MailBenchReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "MOPS mail benchmark: {} status mails per run into a loopback SMTP sink; {} sends at once over an SMTP \
+             pool of {}; the worker claims {} rows per pass; {} rounds of lettre alone and engine, alternating which \
+             goes first; the better run of each is compared",
+            self.messages, self.concurrency, self.concurrency, self.batch, self.rounds
+        )?;
+        for b in &self.backends {
+            writeln!(f)?;
+            write!(f, "{b}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for MailBackendReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let setup = match self.backend {
+            Backend::Sqlite => "WAL, synchronous=FULL",
+            Backend::Postgres => "read committed, FOR UPDATE SKIP LOCKED claims",
+        };
+        writeln!(f, "{} ({setup})", self.backend)?;
+        let s = &self.outbox;
+        writeln!(
+            f,
+            "  outbox: the 2010 round replayed {} times through the engine in {:.1} s queued {} mails; the {} newest \
+             were deleted; mean message {:.1} KiB",
+            s.rounds,
+            s.wall.as_secs_f64(),
+            s.rows_made,
+            s.rows_removed,
+            s.mean_bytes as f64 / 1024.0
+        )?;
+        let mix: Vec<String> = s.notices.iter().map(|(n, c)| format!("{n} {c}")).collect();
+        writeln!(f, "  mails: {}", mix.join(", "))?;
+        writeln!(
+            f,
+            "  {:<14} {:>5} {:>9} {:>8} {:>11} {:>9} {:>9} {:>10}",
+            "run", "round", "messages", "wall s", "per second", "received", "distinct", "duplicates"
+        )?;
+        for r in &self.runs {
+            writeln!(
+                f,
+                "  {:<14} {:>5} {:>9} {:>8.2} {:>11.1} {:>9} {:>9} {:>10}",
+                r.sender.name(),
+                r.round,
+                r.messages,
+                r.wall.as_secs_f64(),
+                r.per_second(),
+                r.sink.received,
+                r.sink.distinct,
+                r.sink.duplicates
+            )?;
+        }
+        let rate = |s: Sender| self.best(s).map(MailRun::per_second).unwrap_or_default();
+        writeln!(
+            f,
+            "  best: engine {:.1}/s, lettre alone {:.1}/s; engine/lettre alone: {:.2} (goal ≥ {RATIO_GOAL}: {})",
+            rate(Sender::Engine),
+            rate(Sender::Lettre),
+            self.ratio(),
+            met(self.goal_met())
+        )?;
+        writeln!(
+            f,
+            "  duplicates seen by the sink: {}; outbox rows sent after the last engine run: {} of {}",
+            self.duplicates(),
+            self.rows_sent,
+            s.rows_made - s.rows_removed
+        )
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The SMTP sink.
+
+/// What an [`SmtpSink`] received since it started or was last [taken](SmtpSink::take).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SinkCounts {
+    /// Messages accepted (each answered 250 after its data).
+    pub received: usize,
+    /// Distinct Message-IDs among them.
+    pub distinct: usize,
+    /// Messages whose Message-ID had been received before.
+    pub duplicates: usize,
+}
+
+#[derive(Debug, Default)]
+struct SinkState {
+    received: AtomicUsize,
+    duplicates: AtomicUsize,
+    ids: Mutex<HashSet<Vec<u8>>>,
+}
+
+impl SinkState {
+    /// Counts one message; returns its number, the queue id.
+    fn record(&self, message_id: Option<Vec<u8>>) -> usize {
+        if let Some(id) = message_id {
+            let fresh = self.ids.lock().unwrap_or_else(|p| p.into_inner()).insert(id);
+            if !fresh {
+                self.duplicates.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.received.fetch_add(1, Ordering::AcqRel) + 1
+    }
+}
+
+/// A loopback SMTP server that accepts every mail and throws it away,
+/// counting it and remembering its Message-ID.
+///
+/// **For the benchmark only**: it speaks just enough SMTP for lettre
+/// (greeting, EHLO/HELO, MAIL, RCPT, DATA, RSET, NOOP, QUIT), without TLS,
+/// authentication or any checking, and keeps every Message-ID in memory. It
+/// listens on `127.0.0.1` on a free port, serves any number of connections at
+/// once, and stops when dropped.
+#[derive(Debug)]
+pub struct SmtpSink {
+    addr: SocketAddr,
+    state: Arc<SinkState>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl SmtpSink {
+    /// Binds `127.0.0.1:0` and starts serving on the current Tokio runtime.
+    pub async fn start() -> std::io::Result<Self> {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(SinkState::default());
+        let shared = state.clone();
+        let accept = tokio::spawn(async move {
+            // Dropping this set (when the sink is dropped and this task
+            // aborted) ends every open session.
+            let mut sessions = JoinSet::new();
+            loop {
+                tokio::select! {
+                    accepted = listener.accept() => match accepted {
+                        Ok((stream, _)) => {
+                            let state = shared.clone();
+                            sessions.spawn(async move {
+                                if let Err(e) = session(stream, &state).await {
+                                    tracing::debug!(error = %e, "an SMTP sink session ended with an error");
+                                }
+                            });
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "the SMTP sink cannot accept a connection");
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                        }
+                    },
+                    Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
+                }
+            }
+        });
+        Ok(Self { addr, state, accept })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `smtp://127.0.0.1:PORT`, for [`TransportSettings::Smtp`].
+    pub fn url(&self) -> String {
+        format!("smtp://{}", self.addr)
+    }
+
+    /// Messages received so far.
+    pub fn received(&self) -> usize {
+        self.state.received.load(Ordering::Acquire)
+    }
+
+    /// The counts so far; starts counting afresh.
+    pub fn take(&self) -> SinkCounts {
+        let mut ids = self.state.ids.lock().unwrap_or_else(|p| p.into_inner());
+        let counts = SinkCounts {
+            received: self.state.received.swap(0, Ordering::AcqRel),
+            distinct: ids.len(),
+            duplicates: self.state.duplicates.swap(0, Ordering::AcqRel),
+        };
+        ids.clear();
+        counts
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        self.accept.abort();
+    }
+}
+
+/// The first word of a command line, upper-cased.
+fn verb(line: &[u8]) -> Vec<u8> {
+    line.split(|b| b.is_ascii_whitespace()).next().unwrap_or_default().to_ascii_uppercase()
+}
+
+/// One SMTP session: replies in order, so pipelined commands work too.
+async fn session(stream: TcpStream, state: &SinkState) -> std::io::Result<()> {
+    stream.set_nodelay(true)?;
+    let (read, mut write) = stream.into_split();
+    let mut read = BufReader::with_capacity(64 * 1024, read);
+    write.write_all(b"220 mops-bench-sink ESMTP (a benchmark sink: mail is discarded)\r\n").await?;
+    let mut line = Vec::with_capacity(1024);
+    loop {
+        line.clear();
+        if read.read_until(b'\n', &mut line).await? == 0 {
+            return Ok(());
+        }
+        let reply: &[u8] = match verb(&line).as_slice() {
+            b"EHLO" => b"250-mops-bench-sink\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 SIZE 52428800\r\n",
+            b"HELO" => b"250 mops-bench-sink\r\n",
+            b"MAIL" | b"RCPT" | b"RSET" | b"NOOP" => b"250 2.0.0 OK\r\n",
+            b"DATA" => {
+                write.write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n").await?;
+                let id = read_data(&mut read, &mut line).await?;
+                let n = state.record(id);
+                write.write_all(format!("250 2.0.0 OK: queued as S{n:08}\r\n").as_bytes()).await?;
+                continue;
+            }
+            b"QUIT" => {
+                write.write_all(b"221 2.0.0 Bye\r\n").await?;
+                return Ok(());
+            }
+            _ => b"502 5.5.2 Command not recognised\r\n",
+        };
+        write.write_all(reply).await?;
+    }
+}
+
+/// Reads a message up to the lone dot; returns its Message-ID header value.
+async fn read_data<R: tokio::io::AsyncBufRead + Unpin>(
+    read: &mut R,
+    line: &mut Vec<u8>,
+) -> std::io::Result<Option<Vec<u8>>> {
+    const HEADER: &[u8] = b"message-id:";
+    let mut in_headers = true;
+    let mut id = None;
+    loop {
+        line.clear();
+        if read.read_until(b'\n', line).await? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        if line.as_slice() == b".\r\n" || line.as_slice() == b".\n" {
+            return Ok(id);
+        }
+        if in_headers {
+            if line.as_slice() == b"\r\n" || line.as_slice() == b"\n" {
+                in_headers = false;
+            } else if line.len() > HEADER.len() && line[..HEADER.len()].eq_ignore_ascii_case(HEADER) {
+                id = Some(line[HEADER.len()..].trim_ascii().to_vec());
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Running it.
+
+/// Runs the benchmark. Errors say which step failed; databases and schemas
+/// the benchmark created are removed in any case.
+pub async fn run(opts: &MailBenchOptions) -> Result<MailBenchReport, String> {
+    if opts.messages == 0 || opts.messages > 1_000_000 {
+        return Err(format!("--messages must be between 1 and 1000000, not {}", opts.messages));
+    }
+    if opts.concurrency == 0 || opts.concurrency > 1_000 {
+        return Err(format!("--concurrency must be between 1 and 1000, not {}", opts.concurrency));
+    }
+    if opts.batch == 0 {
+        return Err("--batch must be at least 1".into());
+    }
+    if opts.rounds == 0 {
+        return Err("--rounds must be at least 1".into());
+    }
+    if opts.backends.is_empty() {
+        return Err("name at least one backend".into());
+    }
+    let mut backends = Vec::new();
+    for choice in &opts.backends {
+        let report = match choice {
+            BackendChoice::Sqlite => sqlite_backend(opts).await,
+            BackendChoice::Postgres => postgres_backend(opts).await,
+        };
+        backends.push(report?);
+    }
+    Ok(MailBenchReport {
+        messages: opts.messages,
+        concurrency: opts.concurrency,
+        batch: opts.batch,
+        rounds: opts.rounds,
+        backends,
+    })
+}
+
+/// Runs `$e` with `$p` bound to the store's connection pool.
+macro_rules! on_pool {
+    ($db:expr, $p:ident => $e:expr) => {
+        match $db {
+            Db::Sqlite(s) => {
+                let $p = s.pool();
+                $e
+            }
+            Db::Postgres(s) => {
+                let $p = s.pool();
+                $e
+            }
+        }
+    };
+}
+
+async fn replay_namespace(db: Db, namespace: usize) -> Result<(), String> {
+    let round = mops_core::reference::round_2010_in(namespace as u32);
+    replay_round(&db, &round, &TimerConfig::default(), |_, _, _| {})
+        .await
+        .map_err(|(n, e)| format!("step {n} of the 2010 round in namespace {namespace} failed: {e}"))
+}
+
+/// Fills the outbox with exactly `n` pending rows by replaying the 2010
+/// round; returns how, and the kept rows.
+async fn seed(db: &Db, n: usize, concurrency: usize) -> Result<(Seeding, Vec<OutboxRow>), String> {
+    let started = Instant::now();
+    replay_namespace(db.clone(), 1).await?;
+    let per_round = db.outbox_unsent().await.map_err(|e| e.to_string())? as usize;
+    if per_round == 0 {
+        return Err("the 2010 round queued no mail".into());
+    }
+    let rounds = n.div_ceil(per_round);
+    if rounds > MAX_NAMESPACE {
+        return Err(format!("{n} mails would need {rounds} copies of the 2010 round; at most {MAX_NAMESPACE}"));
+    }
+    let mut set = JoinSet::new();
+    let mut next = 2;
+    loop {
+        while set.len() < concurrency && next <= rounds {
+            set.spawn(replay_namespace(db.clone(), next));
+            next += 1;
+        }
+        let Some(done) = set.join_next().await else { break };
+        done.map_err(|e| format!("a replay panicked: {e}"))??;
+    }
+    let wall = started.elapsed();
+    let rows_made = db.outbox_unsent().await.map_err(|e| e.to_string())? as usize;
+    let rows_removed = rows_made.saturating_sub(n);
+    if rows_removed > 0 {
+        let sql = "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox ORDER BY created_at DESC, id LIMIT $1)";
+        on_pool!(db, p => sqlx::query(sql).bind(rows_removed as i64).execute(p).await.map(|_| ()))
+            .map_err(|e| format!("cannot delete the surplus rows: {e}"))?;
+    }
+    if let Db::Postgres(s) = db {
+        sqlx::query("ANALYZE").execute(s.pool()).await.map_err(|e| format!("ANALYZE failed: {e}"))?;
+    }
+    let rows = db.outbox(Some(OutboxStatus::Pending), n as i64 + 1).await.map_err(|e| e.to_string())?;
+    if rows.len() != n {
+        return Err(format!("the outbox holds {} pending rows, not {n}", rows.len()));
+    }
+    let mut notices = BTreeMap::new();
+    for row in &rows {
+        *notices.entry(row.notice.clone()).or_insert(0) += 1;
+    }
+    let seeding = Seeding { rounds, rows_made, rows_removed, wall, notices, mean_bytes: 0 };
+    Ok((seeding, rows))
+}
+
+/// The messages the worker would send for `rows`, built before any timing.
+async fn prebuild(db: &Db, rows: &[OutboxRow], from: &Mailbox) -> Result<Vec<Message>, String> {
+    let mut contexts: HashMap<(CallId, IdeaId), (Call, IdeaState)> = HashMap::new();
+    let mut messages = Vec::with_capacity(rows.len());
+    for row in rows {
+        let key = (row.call_id, row.idea_id);
+        if let std::collections::hash_map::Entry::Vacant(slot) = contexts.entry(key) {
+            let call = db
+                .call(row.call_id)
+                .await
+                .map_err(|e| e.to_string())?
+                .and_then(|c| c.state.call().cloned())
+                .ok_or_else(|| format!("the call of outbox row {} is missing", row.id))?;
+            let idea = db
+                .idea(row.idea_id)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("the idea of outbox row {} is missing", row.id))?;
+            slot.insert((call, idea.state));
+        }
+        let (call, idea) = &contexts[&key];
+        let address = row.intent.to.email.as_str().parse::<lettre::Address>().map_err(|e| e.to_string())?;
+        let to = Mailbox::new(Some(row.intent.to.name.to_string()), address);
+        let rendered = render(&row.intent, idea, call, &row.id.to_string()).map_err(|e| e.to_string())?;
+        messages.push(build_message(row.id, &to, from, &rendered)?);
+    }
+    Ok(messages)
+}
+
+/// Sends `messages` through lettre alone, at most `concurrency` at once.
+async fn send_alone(
+    smtp: &lettre::AsyncSmtpTransport<lettre::Tokio1Executor>,
+    messages: Vec<Message>,
+    concurrency: usize,
+) -> Result<usize, String> {
+    let mut set = JoinSet::new();
+    let mut pending = messages.into_iter();
+    let mut sent = 0;
+    loop {
+        while set.len() < concurrency {
+            let Some(message) = pending.next() else { break };
+            let smtp = smtp.clone();
+            set.spawn(async move { smtp.send(message).await });
+        }
+        let Some(done) = set.join_next().await else { break };
+        done.map_err(|e| format!("a send panicked: {e}"))?.map_err(|e| format!("lettre could not send: {e}"))?;
+        sent += 1;
+    }
+    Ok(sent)
+}
+
+/// Makes every row pending again, as if never sent.
+async fn reset(db: &Db) -> Result<(), String> {
+    let sql = "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = created_at, lease_until = NULL, \
+               last_error = NULL, server_reply = NULL, sent_at = NULL";
+    on_pool!(db, p => sqlx::query(sql).execute(p).await.map(|_| ()))
+        .map_err(|e| format!("cannot reset the outbox: {e}"))?;
+    if let Db::Postgres(s) = db {
+        sqlx::query("VACUUM ANALYZE outbox").execute(s.pool()).await.map_err(|e| format!("VACUUM failed: {e}"))?;
+    }
+    Ok(())
+}
+
+async fn sent_rows(db: &Db) -> Result<usize, String> {
+    let sql = "SELECT COUNT(*) FROM outbox WHERE status = 'sent'";
+    let n: i64 = on_pool!(db, p => sqlx::query_scalar(sql).fetch_one(p).await).map_err(|e| e.to_string())?;
+    Ok(n as usize)
+}
+
+/// Seeds `db` and runs the rounds.
+async fn measure(backend: Backend, opts: &MailBenchOptions, db: &Db) -> Result<MailBackendReport, String> {
+    let fail = |e: String| format!("{backend}: {e}");
+    db.migrate().await.map_err(|e| fail(format!("migrating failed: {e}")))?;
+    let (mut outbox, rows) = seed(db, opts.messages, opts.concurrency).await.map_err(fail)?;
+    let from = FROM.parse::<Mailbox>().map_err(|e| e.to_string())?;
+    let messages = prebuild(db, &rows, &from).await.map_err(fail)?;
+    drop(rows);
+    outbox.mean_bytes = messages.iter().map(|m| m.formatted().len()).sum::<usize>() / messages.len().max(1);
+
+    let sink = SmtpSink::start().await.map_err(|e| fail(format!("cannot start the SMTP sink: {e}")))?;
+    let settings = MailSettings {
+        transport: TransportSettings::Smtp { url: sink.url() },
+        from,
+        retry: RetryPolicy::default(),
+        batch: opts.batch as i64,
+        lease: Duration::from_secs(300),
+        concurrency: opts.concurrency,
+    };
+    let pool = u32::try_from(opts.concurrency).unwrap_or(u32::MAX);
+    // lettre alone gets a transport configured exactly as the worker's.
+    let Transport::Smtp(smtp) = Transport::from_settings(&settings.transport, pool).map_err(fail)? else {
+        return Err(fail("the benchmark transport is not SMTP".into()));
+    };
+    let worker = MailWorker::new(db.clone(), settings).map_err(fail)?;
+
+    let mut runs = Vec::new();
+    let mut rows_sent = 0;
+    let mut engine_runs = 0;
+    for round in 1..=opts.rounds {
+        let order = if round % 2 == 1 { [Sender::Lettre, Sender::Engine] } else { [Sender::Engine, Sender::Lettre] };
+        for sender in order {
+            sink.take();
+            let (sent, wall) = match sender {
+                Sender::Lettre => {
+                    let batch = messages.clone();
+                    let started = Instant::now();
+                    let sent = send_alone(&smtp, batch, opts.concurrency).await.map_err(fail)?;
+                    (sent, started.elapsed())
+                }
+                Sender::Engine => {
+                    if engine_runs > 0 {
+                        reset(db).await.map_err(fail)?;
+                    }
+                    engine_runs += 1;
+                    let started = Instant::now();
+                    let report = worker.drain(Utc::now()).await.map_err(|e| fail(format!("the worker failed: {e}")))?;
+                    let wall = started.elapsed();
+                    if report.sent != opts.messages || report.handled() != report.sent {
+                        return Err(fail(format!(
+                            "the worker sent {} of {} mails ({} to retry, {} failed)",
+                            report.sent, opts.messages, report.retried, report.failed
+                        )));
+                    }
+                    rows_sent = sent_rows(db).await.map_err(fail)?;
+                    (report.sent, wall)
+                }
+            };
+            runs.push(MailRun { sender, round, messages: sent, wall, sink: sink.take() });
+        }
+    }
+    Ok(MailBackendReport { backend, outbox, runs, rows_sent })
+}
+
+fn sqlite_url(path: &Path) -> String {
+    format!("sqlite://{}", path.display())
+}
+
+fn remove_sqlite(path: &Path) {
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        let _ = std::fs::remove_file(PathBuf::from(p));
+    }
+}
+
+async fn sqlite_backend(opts: &MailBenchOptions) -> Result<MailBackendReport, String> {
+    let path = opts.sqlite_dir.join(format!("mops-bench-mail-{}.db", Uuid::new_v4().simple()));
+    let report = match SqliteStore::connect(&sqlite_url(&path)).await {
+        Ok(store) => {
+            let db = Db::Sqlite(store);
+            let report = measure(Backend::Sqlite, opts, &db).await;
+            if let Db::Sqlite(s) = &db {
+                s.pool().close().await;
+            }
+            report
+        }
+        Err(e) => Err(format!("SQLite: cannot create {}: {e}", path.display())),
+    };
+    remove_sqlite(&path);
+    report
+}
+
+async fn postgres_backend(opts: &MailBenchOptions) -> Result<MailBackendReport, String> {
+    let base = PgConnectOptions::from_str(&opts.postgres_url)
+        .map_err(|e| format!("PostgreSQL: {e}: the URL should look like {DEFAULT_POSTGRES_URL}"))?;
+    let admin = PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(base.clone())
+        .await
+        .map_err(|e| format!("PostgreSQL: cannot connect to the server: {e}"))?;
+    let schema = format!("mops_bench_mail_{}", Uuid::new_v4().simple());
+    let report = match sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&admin).await {
+        Err(e) => Err(format!("PostgreSQL: cannot create a schema: {e}")),
+        Ok(_) => {
+            let max = u32::try_from(opts.concurrency + 2).unwrap_or(u32::MAX);
+            let report =
+                match PgStore::connect_options(base.clone().options([("search_path", schema.as_str())]), max).await {
+                    Ok(store) => {
+                        let db = Db::Postgres(store);
+                        let report = measure(Backend::Postgres, opts, &db).await;
+                        if let Db::Postgres(s) = &db {
+                            s.pool().close().await;
+                        }
+                        report
+                    }
+                    Err(e) => Err(format!("PostgreSQL: cannot connect: {e}")),
+                };
+            if let Err(e) = sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).execute(&admin).await {
+                tracing::warn!(%schema, error = %e, "could not drop the benchmark schema");
+            }
+            report
+        }
+    };
+    admin.close().await;
+    report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn small(backend: BackendChoice, dir: &Path) -> MailBenchOptions {
+        MailBenchOptions {
+            backends: vec![backend],
+            messages: 60,
+            concurrency: 4,
+            batch: 25,
+            rounds: 2,
+            sqlite_dir: dir.to_owned(),
+            ..MailBenchOptions::default()
+        }
+    }
+
+    fn check_counts(report: &MailBenchReport, n: usize) {
+        let b = &report.backends[0];
+        assert_eq!(b.runs.len(), 4);
+        assert_eq!(b.runs.iter().filter(|r| r.sender == Sender::Engine).count(), 2);
+        for run in &b.runs {
+            assert_eq!(run.messages, n, "{run:?}");
+            assert_eq!(run.sink, SinkCounts { received: n, distinct: n, duplicates: 0 }, "{run:?}");
+        }
+        assert_eq!(b.rows_sent, n);
+        assert_eq!(b.outbox.rows_made - b.outbox.rows_removed, n);
+        assert_eq!(b.outbox.notices.values().sum::<usize>(), n);
+        assert!(b.outbox.mean_bytes > 0);
+        assert_eq!(b.duplicates(), 0);
+        assert!(!report.to_string().is_empty());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite_engine_and_lettre_deliver_every_mail_once() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let report = run(&small(BackendChoice::Sqlite, dir.path())).await.expect("the benchmark runs");
+        check_counts(&report, 60);
+        let left: Vec<_> = std::fs::read_dir(dir.path()).expect("the folder").collect();
+        assert!(left.is_empty(), "the benchmark left files behind: {left:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite_outbox_spans_several_copies_of_the_round() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let opts = MailBenchOptions { messages: 250, rounds: 1, ..small(BackendChoice::Sqlite, dir.path()) };
+        let report = run(&opts).await.expect("the benchmark runs");
+        let b = &report.backends[0];
+        assert!(b.outbox.rounds >= 2, "{:?}", b.outbox);
+        assert_eq!(b.rows_sent, 250);
+        assert!(b.runs.iter().all(|r| r.sink == SinkCounts { received: 250, distinct: 250, duplicates: 0 }));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres_engine_and_lettre_deliver_every_mail_once() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let report = run(&small(BackendChoice::Postgres, dir.path()))
+            .await
+            .expect("the benchmark runs (PostgreSQL is required)");
+        check_counts(&report, 60);
+    }
+
+    #[tokio::test]
+    async fn the_sink_counts_duplicates_by_message_id() {
+        let sink = SmtpSink::start().await.expect("a sink");
+        let smtp = lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::builder_dangerous("127.0.0.1")
+            .port(sink.addr().port())
+            .build();
+        let message = |id: &str| {
+            Message::builder()
+                .from("a@bench.example".parse().unwrap())
+                .to("b@bench.example".parse().unwrap())
+                .subject("x")
+                .message_id(Some(format!("<{id}@bench.example>")))
+                .body(String::from("hello\r\n.\r\nstill the body"))
+                .unwrap()
+        };
+        for id in ["one", "two", "one"] {
+            let response = smtp.send(message(id)).await.expect("the sink accepts");
+            assert_eq!(response.code().to_string(), "250");
+        }
+        assert_eq!(sink.received(), 3);
+        assert_eq!(sink.take(), SinkCounts { received: 3, distinct: 2, duplicates: 1 });
+        assert_eq!(sink.take(), SinkCounts::default());
+    }
+
+    #[test]
+    fn the_arguments_parse() {
+        use clap::Parser;
+        #[derive(Debug, Parser)]
+        struct Cli {
+            #[command(flatten)]
+            bench: MailBenchArgs,
+        }
+        let opts = MailBenchOptions::from(Cli::parse_from(["mops"]).bench);
+        assert_eq!(opts.backends, [BackendChoice::Sqlite, BackendChoice::Postgres]);
+        assert_eq!((opts.messages, opts.concurrency, opts.batch, opts.rounds), (10_000, 8, 100, 3));
+        let opts = MailBenchOptions::from(
+            Cli::parse_from(["mops", "--backend", "sqlite", "--messages", "500", "--batch", "50", "--rounds", "1"])
+                .bench,
+        );
+        assert_eq!(opts.backends, [BackendChoice::Sqlite]);
+        assert_eq!((opts.messages, opts.batch, opts.rounds), (500, 50, 1));
+    }
+}
