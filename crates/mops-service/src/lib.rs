@@ -11,4 +11,5 @@ pub mod store;
 pub use config::Settings;
 pub use store::{Db, Store, StoreError};
 pub mod mail;
+pub mod people;
 pub mod serve;

@@ -1,5 +1,6 @@
 //! The `mops` command. Thin: parsing and exit codes here, the work in the library.
 
+use std::fmt::Write as _;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -9,6 +10,9 @@ use mops_core::domain::{CallId, MeetingId};
 use mops_core::timers::TimerConfig;
 use mops_service::config::{Settings, redact};
 use mops_service::mail::{MailSettings, MailWorker, TransportSettings};
+use mops_service::people::{
+    self, ChangedBy, DEMO_PASSWORD, NewUser, Password, PeopleError, PeopleStore, RoleKind, TokenId,
+};
 use mops_service::replay::{StepOutcome, replay_round};
 use mops_service::report::call_file::{self, CallFileFormat};
 use mops_service::report::events::{self, EventFormat, PersonalData};
@@ -54,7 +58,8 @@ enum Command {
     /// mail worker and the timers, until SIGTERM or Ctrl-C.
     ///
     /// Listens on MOPS_BIND (default 127.0.0.1:8080). With --demo, an empty
-    /// database is first filled with the 2010 round.
+    /// database is first filled with the 2010 round, the round's people are
+    /// added, and one demo sign-in per role is printed.
     Serve {
         /// Load the 2010 round first if the database has no calls.
         #[arg(long)]
@@ -66,6 +71,10 @@ enum Command {
     ///
     /// Mail goes to MOPS_SMTP_URL, or is written as .eml files to
     /// MOPS_MAIL_DIR (default ./mail/) when no SMTP server is set.
+    ///
+    /// Also adds the round's people (organisations, sector group, staff
+    /// with their roles, applicants) and prints one demo sign-in per role.
+    /// The staff's password is "draknastet-2010", for the demo only.
     Demo,
     /// Measure the engine against hand-written SQL doing the same writes, on
     /// SQLite and PostgreSQL, and time the dashboard reads over a large call.
@@ -103,6 +112,21 @@ enum Command {
     /// a new call, so that a new round starts from last year's.
     #[command(subcommand)]
     Call(CallCmd),
+    /// People who sign in (staff and applicants): add them, set passwords,
+    /// grant and revoke roles, list, disable.
+    #[command(subcommand, after_help = PEOPLE_AFTER_HELP)]
+    User(UserCommand),
+    /// API tokens for scripts and integrations: create, list, revoke.
+    #[command(subcommand, after_help = PEOPLE_AFTER_HELP)]
+    Token(TokenCommand),
+    /// The parties of the collaboration (Mälardalens högskola, the
+    /// municipalities, …): add, list. Users belong to one.
+    #[command(subcommand, after_help = PEOPLE_AFTER_HELP)]
+    Organisation(NamedCommand),
+    /// Sector groups (sektorsgrupper): add, list. A sector group member's
+    /// role names one.
+    #[command(subcommand, after_help = PEOPLE_AFTER_HELP)]
+    SectorGroup(NamedCommand),
     /// For the crash test: replays copies of the 2010 round for ever,
     /// printing `ACK <namespace> <step> <id> <version>` after each commit.
     #[command(hide = true)]
@@ -247,7 +271,7 @@ enum OutboxCommand {
     ///
     /// Give a mail's id to see a queued or sent mail, or --idea and --notice
     /// to see what a mail would say before it exists (facts the idea does not
-    /// have yet are shown as [placeholders]).
+    /// have yet are shown as placeholders in square brackets).
     Preview {
         /// The mail's id (from `mops outbox list`).
         #[arg(required_unless_present = "idea")]
@@ -276,6 +300,126 @@ enum OutboxCommand {
         #[arg(long, conflicts_with = "ids")]
         all: bool,
     },
+}
+
+const PEOPLE_AFTER_HELP: &str = "There is no sign-in on the command line: whoever can run mops against the \
+                                 database is trusted as an administrator. Every change is recorded in the \
+                                 append-only people_log as made by the command line.\n\nExit status: 0 when \
+                                 all went well (also when there was nothing to change); 2 for a usage error (an \
+                                 unknown user, a taken address, a missing or needless --scope, a password \
+                                 shorter than 12 characters); 3 when the command could not run.";
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Add a user, without roles. Staff get a password (--password-stdin);
+    /// applicants need none (they will sign in by a link sent by mail).
+    #[command(
+        after_help = "Example:\n  printf '%s\\n' 'a long pass phrase' | mops user add --email anna@mdh.se \\\n    \
+                            --name 'Anna Andersson' --organisation 'Mälardalens högskola' --password-stdin\n\n\
+                            The address is stored lower-cased and must be new, whatever its case."
+    )]
+    Add {
+        /// The email address: also what they sign in with.
+        #[arg(long)]
+        email: String,
+        /// The name as they want it written.
+        #[arg(long)]
+        name: String,
+        /// The organisation they belong to: its id or its exact name
+        /// (`mops organisation list`).
+        #[arg(long)]
+        organisation: Option<String>,
+        /// The language of their mail and screens: sv or en.
+        #[arg(long, default_value = "sv", value_parser = parse_language)]
+        language: mops_core::Language,
+        /// Read a password (one line, at least 12 characters) from standard
+        /// input. Without it the user has no password yet.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Set or replace a user's password, read from standard input (one
+    /// line, at least 12 characters).
+    SetPassword {
+        #[arg(long)]
+        email: String,
+    },
+    /// Grant a role. sector-group needs --scope with the sector group's id
+    /// (`mops sector-group list`), panel the call's id (`mops call list`);
+    /// process-leader and board take no --scope.
+    Grant(RoleArgs),
+    /// Revoke a role the user holds (the same arguments as grant).
+    Revoke(RoleArgs),
+    /// List the users with their roles, by email address.
+    List {
+        /// Print JSON (the roles with their scopes) instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Disable a user: they can no longer sign in and their API tokens stop
+    /// working. Nothing is deleted; what they did stays recorded.
+    Disable {
+        #[arg(long)]
+        email: String,
+    },
+}
+
+#[derive(Debug, Args)]
+struct RoleArgs {
+    /// The user's email address.
+    #[arg(long)]
+    email: String,
+    /// process-leader, sector-group, panel or board.
+    #[arg(long, value_enum)]
+    role: RoleKind,
+    /// The sector group's id (sector-group) or the call's id (panel).
+    #[arg(long)]
+    scope: Option<uuid::Uuid>,
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Create an API token for a user and print its secret. The secret is
+    /// shown this once: only its SHA-256 is stored. The secret goes to
+    /// standard output, everything else to standard error.
+    Create {
+        /// The user the token acts as.
+        #[arg(long)]
+        email: String,
+        /// What the token is for, e.g. "diariet" (unique among the user's live tokens).
+        #[arg(long)]
+        name: String,
+    },
+    /// List tokens (never their secrets): id, owner, name, created, last used, revoked.
+    List {
+        /// Only this user's tokens.
+        #[arg(long)]
+        email: Option<String>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a token: it stops working at once.
+    Revoke {
+        /// The token's id (`mops token list`).
+        #[arg(long)]
+        id: TokenId,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum NamedCommand {
+    /// Add one; prints its new id.
+    Add {
+        /// Its name, unique.
+        #[arg(long)]
+        name: String,
+    },
+    /// List them by name: id and name.
+    List,
+}
+
+fn parse_language(value: &str) -> Result<mops_core::Language, String> {
+    mops_core::Language::parse(value).map_err(|e| e.to_string())
 }
 
 #[tokio::main]
@@ -313,6 +457,12 @@ impl Failure {
 impl From<String> for Failure {
     fn from(message: String) -> Self {
         Self { code: 3, message }
+    }
+}
+
+impl From<PeopleError> for Failure {
+    fn from(e: PeopleError) -> Self {
+        Self { code: e.exit_code(), message: e.to_string() }
     }
 }
 
@@ -418,6 +568,10 @@ async fn run(command: Command, settings: &Settings) -> Result<ExitCode, Failure>
             Ok(ExitCode::SUCCESS)
         }
         Command::Call(command) => call_command(command, settings).await,
+        Command::User(command) => user_command(command, settings).await,
+        Command::Token(command) => token_command(command, settings).await,
+        Command::Organisation(command) => named_command(command, Named::Organisation, settings).await,
+        Command::SectorGroup(command) => named_command(command, Named::SectorGroup, settings).await,
         Command::CrashChild { first_namespace } => {
             let db = open(settings).await?;
             let timers = TimerConfig::default();
@@ -484,6 +638,242 @@ async fn call_command(command: CallCmd, settings: &Settings) -> Result<ExitCode,
     }
 }
 
+/// Reads a password from standard input: the first line, without its line end.
+fn read_password() -> Result<Password, Failure> {
+    if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        eprint!("Password (at least {} characters; it shows as you type): ", Password::MIN_CHARS);
+    }
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).map_err(|e| format!("cannot read the password from standard input: {e}"))?;
+    let line = line.strip_suffix('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).unwrap_or(&line);
+    Ok(Password::new(line)?)
+}
+
+#[allow(clippy::print_stdout)]
+async fn user_command(command: UserCommand, settings: &Settings) -> Result<ExitCode, Failure> {
+    let by = ChangedBy::CommandLine;
+    match command {
+        UserCommand::Add { email, name, organisation, language, password_stdin } => {
+            let email = mops_core::domain::Email::parse(&email).map_err(PeopleError::from)?;
+            let name = mops_core::domain::PersonName::parse(&name).map_err(PeopleError::from)?;
+            let password = if password_stdin { Some(read_password()?) } else { None };
+            let db = open(settings).await?;
+            let organisation = match organisation {
+                Some(o) => Some(people::find_organisation(&db, &o).await?.id),
+                None => None,
+            };
+            let id = mops_core::domain::PersonId::from_uuid(uuid::Uuid::new_v4());
+            let new = NewUser { id, email, name, organisation, language, password };
+            let user = db.add_user(new, by).await?;
+            println!("Added {} <{}> (id {}).", user.name, user.email, user.id);
+            if !user.has_password {
+                println!(
+                    "They have no password: staff get one with `mops user set-password --email {}`; applicants \
+                     need none.",
+                    user.email
+                );
+            }
+            println!("Grant roles with `mops user grant --email {} --role …`.", user.email);
+        }
+        UserCommand::SetPassword { email } => {
+            let password = read_password()?;
+            let db = open(settings).await?;
+            let user = people::find_user(&db, &email).await?;
+            db.set_password(user.id, &password, by).await?;
+            println!("Set the password of {}.", user.email);
+        }
+        UserCommand::Grant(RoleArgs { email, role, scope }) => {
+            let role = role.with_scope(scope)?;
+            let db = open(settings).await?;
+            let user = people::find_user(&db, &email).await?;
+            if db.grant_role(user.id, role, by).await? {
+                println!("Granted {} to {}.", people::role_name(&role), user.email);
+            } else {
+                println!("{} already holds {}; nothing changed.", user.email, people::role_name(&role));
+            }
+        }
+        UserCommand::Revoke(RoleArgs { email, role, scope }) => {
+            let role = role.with_scope(scope)?;
+            let db = open(settings).await?;
+            let user = people::find_user(&db, &email).await?;
+            db.revoke_role(user.id, role, by).await?;
+            println!("Revoked {} from {}.", people::role_name(&role), user.email);
+        }
+        UserCommand::List { json } => {
+            let db = open(settings).await?;
+            let users = db.users().await?;
+            if json {
+                let text = serde_json::to_string_pretty(&users).map_err(|e| e.to_string())? + "\n";
+                emit(text.as_bytes(), None, false)?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            let width = users.iter().map(|u| u.email.as_str().chars().count()).max().unwrap_or(0);
+            let mut text = String::new();
+            for u in &users {
+                let roles: Vec<String> = u.roles.iter().map(people::role_name).collect();
+                let _ = writeln!(
+                    text,
+                    "{:<width$}  {:<28} {}  {:<11} {}{}",
+                    u.email.as_str(),
+                    u.name.as_str(),
+                    u.language,
+                    if u.has_password { "password" } else { "no password" },
+                    if roles.is_empty() { "-".to_owned() } else { roles.join(", ") },
+                    if u.disabled { "  (disabled)" } else { "" },
+                );
+            }
+            let _ = writeln!(text, "{} users.", users.len());
+            emit(text.as_bytes(), None, false)?;
+        }
+        UserCommand::Disable { email } => {
+            let db = open(settings).await?;
+            let user = people::find_user(&db, &email).await?;
+            if db.disable_user(user.id, by).await? {
+                println!("Disabled {}: they can no longer sign in, and their API tokens no longer work.", user.email);
+            } else {
+                println!("{} was already disabled; nothing changed.", user.email);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[allow(clippy::print_stdout)]
+async fn token_command(command: TokenCommand, settings: &Settings) -> Result<ExitCode, Failure> {
+    let by = ChangedBy::CommandLine;
+    let db = open(settings).await?;
+    match command {
+        TokenCommand::Create { email, name } => {
+            let user = people::find_user(&db, &email).await?;
+            let (id, secret) = db.create_token(user.id, &name, by).await?;
+            eprintln!("Created the API token {name:?} (id {id}) for {}. Its secret:", user.email);
+            println!("{secret}");
+            eprintln!(
+                "Copy it now: it cannot be shown again (only its SHA-256 is stored). Anyone who has it acts as {}; \
+                 revoke it with `mops token revoke --id {id}`.",
+                user.email
+            );
+        }
+        TokenCommand::List { email, json } => {
+            let user = match email {
+                Some(e) => Some(people::find_user(&db, &e).await?.id),
+                None => None,
+            };
+            let tokens = db.tokens(user).await?;
+            if json {
+                let text = serde_json::to_string_pretty(&tokens).map_err(|e| e.to_string())? + "\n";
+                emit(text.as_bytes(), None, false)?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            let mut text = String::new();
+            let time = |t: Option<chrono::DateTime<chrono::Utc>>| t.map_or("never".to_owned(), report::local_datetime);
+            for t in &tokens {
+                let _ = writeln!(
+                    text,
+                    "{}  {}  {:?}  created {}, last used {}{}",
+                    t.id,
+                    t.email,
+                    t.name,
+                    report::local_datetime(t.created_at),
+                    time(t.last_used_at),
+                    t.revoked_at.map(|r| format!(", revoked {}", report::local_datetime(r))).unwrap_or_default()
+                );
+            }
+            let _ = writeln!(text, "{} tokens.", tokens.len());
+            emit(text.as_bytes(), None, false)?;
+        }
+        TokenCommand::Revoke { id } => {
+            if db.revoke_token(id, by).await? {
+                println!("Revoked the API token {id}: it no longer works.");
+            } else {
+                println!("The API token {id} was already revoked; nothing changed.");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Named {
+    Organisation,
+    SectorGroup,
+}
+
+#[allow(clippy::print_stdout)]
+async fn named_command(command: NamedCommand, what: Named, settings: &Settings) -> Result<ExitCode, Failure> {
+    let by = ChangedBy::CommandLine;
+    match command {
+        NamedCommand::Add { name } => {
+            let name = mops_core::domain::Title::parse(&name).map_err(PeopleError::from)?;
+            let db = open(settings).await?;
+            let id = uuid::Uuid::new_v4();
+            match what {
+                Named::Organisation => {
+                    let o = mops_core::people::Organisation {
+                        id: mops_core::domain::OrganisationId::from_uuid(id),
+                        name: name.clone(),
+                    };
+                    db.add_organisation(&o, by).await?;
+                    eprintln!("Added the organisation \"{name}\"; its id:");
+                }
+                Named::SectorGroup => {
+                    let g = mops_core::people::SectorGroup {
+                        id: mops_core::domain::SectorGroupId::from_uuid(id),
+                        name: name.clone(),
+                    };
+                    db.add_sector_group(&g, by).await?;
+                    eprintln!("Added the sector group \"{name}\"; its id:");
+                }
+            }
+            println!("{id}");
+        }
+        NamedCommand::List => {
+            let db = open(settings).await?;
+            let rows: Vec<(uuid::Uuid, String)> = match what {
+                Named::Organisation => {
+                    db.organisations().await?.into_iter().map(|o| (*o.id.as_uuid(), o.name.to_string())).collect()
+                }
+                Named::SectorGroup => {
+                    db.sector_groups().await?.into_iter().map(|g| (*g.id.as_uuid(), g.name.to_string())).collect()
+                }
+            };
+            let noun = match what {
+                Named::Organisation => "organisations",
+                Named::SectorGroup => "sector groups",
+            };
+            let mut text = String::new();
+            for (id, name) in &rows {
+                let _ = writeln!(text, "{id}  {name}");
+            }
+            let _ = writeln!(text, "{} {noun}.", rows.len());
+            emit(text.as_bytes(), None, false)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Puts the 2010 round's people into `db` (idempotent) and prints one demo
+/// sign-in per role.
+#[allow(clippy::print_stdout)]
+async fn seed_people(db: &store::Db, round: &mops_core::reference::Round2010) -> Result<(), String> {
+    let sign_ins = people::seed_reference(db, round, DEMO_PASSWORD)
+        .await
+        .map_err(|e| format!("cannot add the 2010 round's people: {e}"))?;
+    println!();
+    println!(
+        "Demo sign-ins, one per role (the password {DEMO_PASSWORD:?} is for this demo only: it is printed here and \
+         in the documentation, so never give it to a real account):"
+    );
+    let width = sign_ins.iter().map(|s| s.label(mops_core::Language::En).len()).max().unwrap_or(0);
+    let email_width = sign_ins.iter().map(|s| s.email.as_str().chars().count()).max().unwrap_or(0);
+    for s in &sign_ins {
+        let how =
+            if s.password { DEMO_PASSWORD } else { "no password: applicants will sign in by a link sent by mail" };
+        println!("  {:<width$}  {:<email_width$}  {how}", s.label(mops_core::Language::En), s.email.as_str());
+    }
+    Ok(())
+}
+
 fn worker(db: &store::Db) -> Result<MailWorker<store::Db>, String> {
     let mail = MailSettings::from_env()?;
     MailWorker::new(db.clone(), mail)
@@ -533,6 +923,7 @@ async fn demo(settings: &Settings) -> Result<ExitCode, String> {
         mail.retried,
         queued
     );
+    seed_people(&db, &round).await?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -657,6 +1048,14 @@ async fn serve(settings: &Settings, load_demo: bool) -> Result<ExitCode, String>
             .await
             .map_err(|(n, e)| format!("step {n} of the 2010 round was refused: {e}"))?;
         println!("Loaded the 2010 round into {}.", redact(&settings.database_url));
+    }
+    if load_demo {
+        let round = mops_core::reference::round_2010();
+        if db.call(round.call_id).await.map_err(|e| e.to_string())?.is_some() {
+            seed_people(&db, &round).await?;
+        } else {
+            println!("The database has calls but not the 2010 round, so its demo people were not added.");
+        }
     }
     let worker = worker(&db)?;
     let transport = describe(&worker.settings().transport);
