@@ -73,6 +73,8 @@ pub struct MailBenchOptions {
     pub batch: usize,
     /// Rounds of (lettre alone, engine); the order alternates per round.
     pub rounds: usize,
+    /// Let the sink delay its ACKs like an ordinary server (see [`SmtpSink`]).
+    pub delayed_acks: bool,
     /// Where the SQLite files go (a fresh one per run, deleted afterwards).
     pub sqlite_dir: PathBuf,
     /// The PostgreSQL server; each run gets a fresh schema, dropped afterwards.
@@ -87,6 +89,7 @@ impl Default for MailBenchOptions {
             concurrency: 8,
             batch: 100,
             rounds: 3,
+            delayed_acks: false,
             sqlite_dir: std::env::temp_dir(),
             postgres_url: std::env::var("MOPS_TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned()),
         }
@@ -111,6 +114,10 @@ pub struct MailBenchArgs {
     /// Rounds of (lettre alone, engine); the better run of each is reported.
     #[arg(long, default_value_t = 3)]
     pub rounds: usize,
+    /// Let the sink delay its ACKs like an ordinary Linux server; lettre then
+    /// waits up to 40 ms per mail and both runs measure mostly that wait.
+    #[arg(long)]
+    pub delayed_acks: bool,
     /// Folder for the SQLite benchmark file (created and deleted per run).
     #[arg(long, default_value_os_t = std::env::temp_dir())]
     pub sqlite_dir: PathBuf,
@@ -127,6 +134,7 @@ impl From<MailBenchArgs> for MailBenchOptions {
             concurrency: a.concurrency,
             batch: a.batch,
             rounds: a.rounds,
+            delayed_acks: a.delayed_acks,
             sqlite_dir: a.sqlite_dir,
             postgres_url: a.postgres_url,
         }
@@ -143,6 +151,7 @@ pub struct MailBenchReport {
     pub concurrency: usize,
     pub batch: usize,
     pub rounds: usize,
+    pub delayed_acks: bool,
     pub backends: Vec<MailBackendReport>,
 }
 
@@ -241,11 +250,12 @@ fn met(ok: bool) -> &'static str {
 
 impl fmt::Display for MailBenchReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let acks = if self.delayed_acks { "delaying its ACKs" } else { "acknowledging at once" };
         writeln!(
             f,
-            "MOPS mail benchmark: {} status mails per run into a loopback SMTP sink; {} sends at once over an SMTP \
-             pool of {}; the worker claims {} rows per pass; {} rounds of lettre alone and engine, alternating which \
-             goes first; the better run of each is compared",
+            "MOPS mail benchmark: {} status mails per run into a loopback SMTP sink ({acks}); {} sends at once over \
+             an SMTP pool of {}; the worker claims {} rows per pass; {} rounds of lettre alone and engine, alternating \
+             which goes first; the better run of each is compared",
             self.messages, self.concurrency, self.concurrency, self.batch, self.rounds
         )?;
         for b in &self.backends {
@@ -356,6 +366,12 @@ impl SinkState {
 /// authentication or any checking, and keeps every Message-ID in memory. It
 /// listens on `127.0.0.1` on a free port, serves any number of connections at
 /// once, and stops when dropped.
+///
+/// By default it acknowledges a message's data at once (Linux `TCP_QUICKACK`,
+/// re-armed after each `354`). lettre does not set `TCP_NODELAY` and writes
+/// the closing `.` separately from the message, so against a server that
+/// delays its ACKs (Linux does, by up to 40 ms) every mail waits for that
+/// timer: [`SmtpSink::start_with`]`(false)` shows the effect.
 #[derive(Debug)]
 pub struct SmtpSink {
     addr: SocketAddr,
@@ -364,8 +380,15 @@ pub struct SmtpSink {
 }
 
 impl SmtpSink {
-    /// Binds `127.0.0.1:0` and starts serving on the current Tokio runtime.
+    /// Binds `127.0.0.1:0` and starts serving on the current Tokio runtime,
+    /// acknowledging data at once.
     pub async fn start() -> std::io::Result<Self> {
+        Self::start_with(true).await
+    }
+
+    /// As [`start`](Self::start); `quick_ack: false` leaves the kernel's
+    /// delayed ACKs alone, as most SMTP servers do.
+    pub async fn start_with(quick_ack: bool) -> std::io::Result<Self> {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
         let addr = listener.local_addr()?;
         let state = Arc::new(SinkState::default());
@@ -380,7 +403,7 @@ impl SmtpSink {
                         Ok((stream, _)) => {
                             let state = shared.clone();
                             sessions.spawn(async move {
-                                if let Err(e) = session(stream, &state).await {
+                                if let Err(e) = session(stream, &state, quick_ack).await {
                                     tracing::debug!(error = %e, "an SMTP sink session ended with an error");
                                 }
                             });
@@ -436,8 +459,16 @@ fn verb(line: &[u8]) -> Vec<u8> {
 }
 
 /// One SMTP session: replies in order, so pipelined commands work too.
-async fn session(stream: TcpStream, state: &SinkState) -> std::io::Result<()> {
+async fn session(stream: TcpStream, state: &SinkState, quick_ack: bool) -> std::io::Result<()> {
     stream.set_nodelay(true)?;
+    // A second handle on the same socket, to set options on while Tokio owns it.
+    let (stream, knob) = if quick_ack {
+        let std_stream = stream.into_std()?;
+        let knob = std_stream.try_clone()?;
+        (TcpStream::from_std(std_stream)?, Some(knob))
+    } else {
+        (stream, None)
+    };
     let (read, mut write) = stream.into_split();
     let mut read = BufReader::with_capacity(64 * 1024, read);
     write.write_all(b"220 mops-bench-sink ESMTP (a benchmark sink: mail is discarded)\r\n").await?;
@@ -453,6 +484,11 @@ async fn session(stream: TcpStream, state: &SinkState) -> std::io::Result<()> {
             b"MAIL" | b"RCPT" | b"RSET" | b"NOOP" => b"250 2.0.0 OK\r\n",
             b"DATA" => {
                 write.write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n").await?;
+                if let Some(knob) = &knob {
+                    // Replying left the socket in interactive mode, where the
+                    // kernel holds back the ACK of the data to come.
+                    ack_at_once(knob);
+                }
                 let id = read_data(&mut read, &mut line).await?;
                 let n = state.record(id);
                 write.write_all(format!("250 2.0.0 OK: queued as S{n:08}\r\n").as_bytes()).await?;
@@ -467,6 +503,19 @@ async fn session(stream: TcpStream, state: &SinkState) -> std::io::Result<()> {
         write.write_all(reply).await?;
     }
 }
+
+/// Leaves delayed-ACK mode until the socket next sends (Linux only).
+/// `TcpStreamExt::set_quickack` is why the workspace needs Rust 1.89.
+#[cfg(target_os = "linux")]
+fn ack_at_once(socket: &std::net::TcpStream) {
+    use std::os::linux::net::TcpStreamExt;
+    if let Err(e) = socket.set_quickack(true) {
+        tracing::debug!(error = %e, "the SMTP sink cannot set TCP_QUICKACK");
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn ack_at_once(_socket: &std::net::TcpStream) {}
 
 /// Reads a message up to the lone dot; returns its Message-ID header value.
 async fn read_data<R: tokio::io::AsyncBufRead + Unpin>(
@@ -528,6 +577,7 @@ pub async fn run(opts: &MailBenchOptions) -> Result<MailBenchReport, String> {
         concurrency: opts.concurrency,
         batch: opts.batch,
         rounds: opts.rounds,
+        delayed_acks: opts.delayed_acks,
         backends,
     })
 }
@@ -680,7 +730,8 @@ async fn measure(backend: Backend, opts: &MailBenchOptions, db: &Db) -> Result<M
     drop(rows);
     outbox.mean_bytes = messages.iter().map(|m| m.formatted().len()).sum::<usize>() / messages.len().max(1);
 
-    let sink = SmtpSink::start().await.map_err(|e| fail(format!("cannot start the SMTP sink: {e}")))?;
+    let sink =
+        SmtpSink::start_with(!opts.delayed_acks).await.map_err(|e| fail(format!("cannot start the SMTP sink: {e}")))?;
     let settings = MailSettings {
         transport: TransportSettings::Smtp { url: sink.url() },
         from,
@@ -861,7 +912,13 @@ mod tests {
 
     #[tokio::test]
     async fn the_sink_counts_duplicates_by_message_id() {
-        let sink = SmtpSink::start().await.expect("a sink");
+        for quick_ack in [true, false] {
+            sink_counts(quick_ack).await;
+        }
+    }
+
+    async fn sink_counts(quick_ack: bool) {
+        let sink = SmtpSink::start_with(quick_ack).await.expect("a sink");
         let smtp = lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::builder_dangerous("127.0.0.1")
             .port(sink.addr().port())
             .build();

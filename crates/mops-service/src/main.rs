@@ -80,6 +80,10 @@ enum Command {
     /// SQLite and PostgreSQL, and time the dashboard reads over a large call.
     /// Build with --release for meaningful numbers.
     Bench(mops_service::bench::BenchArgs),
+    /// Measure the mail worker draining the outbox into a loopback SMTP sink
+    /// against lettre alone sending the same pre-built messages.
+    /// Build with --release for meaningful numbers.
+    BenchMail(mops_service::bench_mail::MailBenchArgs),
     /// The status mails in the outbox: list, preview, retry.
     #[command(subcommand)]
     Outbox(OutboxCommand),
@@ -529,6 +533,11 @@ async fn run(command: Command, settings: &Settings) -> Result<ExitCode, Failure>
         }
         Command::Demo => Ok(demo(settings).await?),
         Command::Serve { demo } => Ok(serve(settings, demo).await?),
+        Command::BenchMail(args) => {
+            let report = mops_service::bench_mail::run(&args.into()).await?;
+            print!("{report}");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Bench(args) => {
             let report = mops_service::bench::run(&args.into()).await?;
             print!("{report}");

@@ -46,6 +46,9 @@ impl WorkerReport {
     }
 }
 
+/// A row's call and idea, shared by the rows of a batch.
+type Context = (Arc<Call>, Arc<IdeaState>);
+
 /// Sends the outbox of one store through one transport.
 #[derive(Debug, Clone)]
 pub struct MailWorker<S> {
@@ -101,12 +104,44 @@ impl<S: Store + Clone + 'static> MailWorker<S> {
     }
 
     async fn context(&self, call: CallId, idea: IdeaId) -> Result<(Call, IdeaState), StoreError> {
+        Ok((self.load_call(call).await?, self.load_idea(idea).await?))
+    }
+
+    async fn load_call(&self, call: CallId) -> Result<Call, StoreError> {
         let call_state =
             self.store.call(call).await?.ok_or(StoreError::NotFound { what: "call", id: *call.as_uuid() })?;
-        let call =
-            call_state.state.call().cloned().ok_or_else(|| StoreError::Corrupt("a call row without a call".into()))?;
-        let idea = self.store.idea(idea).await?.ok_or(StoreError::NotFound { what: "idea", id: *idea.as_uuid() })?;
-        Ok((call, idea.state))
+        call_state.state.call().cloned().ok_or_else(|| StoreError::Corrupt("a call row without a call".into()))
+    }
+
+    async fn load_idea(&self, idea: IdeaId) -> Result<IdeaState, StoreError> {
+        Ok(self.store.idea(idea).await?.ok_or(StoreError::NotFound { what: "idea", id: *idea.as_uuid() })?.state)
+    }
+
+    /// A row's call and idea, each read at most once per batch.
+    async fn cached_context(
+        &self,
+        calls: &mut HashMap<CallId, Arc<Call>>,
+        ideas: &mut HashMap<IdeaId, Arc<IdeaState>>,
+        call: CallId,
+        idea: IdeaId,
+    ) -> Result<Context, StoreError> {
+        let call = match calls.get(&call) {
+            Some(c) => c.clone(),
+            None => {
+                let loaded = Arc::new(self.load_call(call).await?);
+                calls.insert(call, loaded.clone());
+                loaded
+            }
+        };
+        let idea = match ideas.get(&idea) {
+            Some(i) => i.clone(),
+            None => {
+                let loaded = Arc::new(self.load_idea(idea).await?);
+                ideas.insert(idea, loaded.clone());
+                loaded
+            }
+        };
+        Ok((call, idea))
     }
 
     /// One pass: claim a batch of due rows, send them concurrently, record
@@ -116,24 +151,18 @@ impl<S: Store + Clone + 'static> MailWorker<S> {
         if rows.is_empty() {
             return Ok(WorkerReport::default());
         }
-        // The call and idea of each row, read once per batch.
-        let mut contexts: HashMap<(CallId, IdeaId), Arc<(Call, IdeaState)>> = HashMap::new();
+        // The call and the idea of each row, each read once per batch: a
+        // batch holds many ideas of a few calls, and a call is the larger read.
+        let mut calls: HashMap<CallId, Arc<Call>> = HashMap::new();
+        let mut ideas: HashMap<IdeaId, Arc<IdeaState>> = HashMap::new();
         let mut jobs = Vec::with_capacity(rows.len());
         for row in rows {
-            let key = (row.call_id, row.idea_id);
-            let ctx = match contexts.get(&key) {
-                Some(c) => Some(c.clone()),
-                None => match self.context(row.call_id, row.idea_id).await {
-                    Ok(c) => {
-                        let c = Arc::new(c);
-                        contexts.insert(key, c.clone());
-                        Some(c)
-                    }
-                    Err(e) => {
-                        tracing::error!(outbox.id = %row.id, error = %e, "cannot load the idea of a mail");
-                        None
-                    }
-                },
+            let ctx = match self.cached_context(&mut calls, &mut ideas, row.call_id, row.idea_id).await {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    tracing::error!(outbox.id = %row.id, error = %e, "cannot load the idea of a mail");
+                    None
+                }
             };
             jobs.push((row, ctx));
         }
@@ -181,7 +210,7 @@ async fn deliver(
     transport: &Transport,
     settings: &MailSettings,
     row: OutboxRow,
-    ctx: Option<Arc<(Call, IdeaState)>>,
+    ctx: Option<Context>,
     now: DateTime<Utc>,
 ) -> OutboxUpdate {
     let Some(ctx) = ctx else {
@@ -191,7 +220,7 @@ async fn deliver(
             error: "the idea or call could not be read".into(),
         };
     };
-    let (call, idea) = &*ctx;
+    let (call, idea) = &ctx;
     let to = match row.intent.to.email.as_str().parse::<lettre::Address>() {
         Ok(address) => Mailbox::new(Some(row.intent.to.name.to_string()), address),
         Err(e) => return OutboxUpdate::Failed { id: row.id, error: format!("invalid recipient address: {e}") },
