@@ -55,6 +55,10 @@ pub struct MailWorker<S> {
     store: S,
     transport: Transport,
     settings: Arc<MailSettings>,
+    /// Parsed calls, kept across batches. Safe because a call's definition
+    /// (all the renderer reads of it) cannot change once it has ideas, and
+    /// mail exists only for ideas.
+    calls: Arc<std::sync::Mutex<HashMap<CallId, Arc<Call>>>>,
 }
 
 /// The Message-ID of an outbox row: stable across re-sends.
@@ -86,11 +90,11 @@ pub fn build_message(row: uuid::Uuid, to: &Mailbox, from: &Mailbox, rendered: &R
 impl<S: Store + Clone + 'static> MailWorker<S> {
     pub fn new(store: S, settings: MailSettings) -> Result<Self, String> {
         let transport = Transport::from_settings(&settings.transport, settings.concurrency as u32)?;
-        Ok(Self { store, transport, settings: Arc::new(settings) })
+        Ok(Self { store, transport, settings: Arc::new(settings), calls: Arc::default() })
     }
 
     pub fn with_transport(store: S, transport: Transport, settings: MailSettings) -> Self {
-        Self { store, transport, settings: Arc::new(settings) }
+        Self { store, transport, settings: Arc::new(settings), calls: Arc::default() }
     }
 
     pub fn settings(&self) -> &MailSettings {
@@ -153,7 +157,7 @@ impl<S: Store + Clone + 'static> MailWorker<S> {
         }
         // The call and the idea of each row, each read once per batch: a
         // batch holds many ideas of a few calls, and a call is the larger read.
-        let mut calls: HashMap<CallId, Arc<Call>> = HashMap::new();
+        let mut calls: HashMap<CallId, Arc<Call>> = self.calls.lock().map(|c| c.clone()).unwrap_or_default();
         let mut ideas: HashMap<IdeaId, Arc<IdeaState>> = HashMap::new();
         let mut jobs = Vec::with_capacity(rows.len());
         for row in rows {
@@ -165,6 +169,10 @@ impl<S: Store + Clone + 'static> MailWorker<S> {
                 }
             };
             jobs.push((row, ctx));
+        }
+
+        if let Ok(mut cache) = self.calls.lock() {
+            cache.extend(calls);
         }
 
         let mut set = JoinSet::new();
