@@ -908,9 +908,11 @@ async fn demo(settings: &Settings) -> Result<ExitCode, String> {
             round.steps.len(),
             redact(&settings.database_url)
         );
-        replay_round(&db, &round, &TimerConfig::default(), |_, _, _| {})
+        let bar = progress(round.steps.len() as u64, "steps");
+        replay_round(&db, &round, &TimerConfig::default(), |_, _, _| bar.inc(1))
             .await
             .map_err(|(n, e)| format!("step {n} of the 2010 round was refused: {e}"))?;
+        bar.finish_and_clear();
     }
     let mail = worker.drain(chrono::Utc::now()).await.map_err(|e| format!("sending mail failed: {e}"))?;
     let queued = db.outbox_unsent().await.map_err(|e| e.to_string())?;
@@ -1075,4 +1077,19 @@ async fn serve(settings: &Settings, load_demo: bool) -> Result<ExitCode, String>
     serve::run(db, worker, listener, options, serve::shutdown_signal()).await?;
     println!("MOPS stopped.");
     Ok(ExitCode::SUCCESS)
+}
+
+/// A progress bar on stderr, or nothing when stderr is not a terminal (in
+/// scripts, logs and tests).
+fn progress(len: u64, unit: &str) -> indicatif::ProgressBar {
+    if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len);
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template(&format!("{{bar:40}} {{pos}}/{{len}} {unit} {{elapsed}}"))
+    {
+        bar.set_style(style);
+    }
+    bar
 }
