@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{
-    CallId, Email, FreeText, IdeaId, Language, MeetingId, Motivation, PersonId, PersonName, RegistryNumber, Sek,
+    CallId, Email, FreeText, IdeaId, Language, MeetingId, Motivation, PersonId, PersonName, RegistryNumber, Sek, Title,
 };
 use crate::idea::Applicant;
 
@@ -29,8 +29,16 @@ impl From<&Applicant> for Recipient {
 #[serde(tag = "notice", rename_all = "snake_case")]
 pub enum Notice {
     /// Receipt of a submitted idea.
-    IdeaReceived,
-    Selected,
+    IdeaReceived {
+        /// When it was submitted. (Missing in rows written before this field.)
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        submitted_at: Option<DateTime<Utc>>,
+    },
+    Selected {
+        /// The sector group's reason, if it gave one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        motivation: Option<Motivation>,
+    },
     NotSelected {
         motivation: Motivation,
     },
@@ -73,8 +81,8 @@ impl Notice {
     /// The stable key, also the name of the template folder.
     pub fn key(&self) -> &'static str {
         match self {
-            Self::IdeaReceived => "idea_received",
-            Self::Selected => "selected",
+            Self::IdeaReceived { .. } => "idea_received",
+            Self::Selected { .. } => "selected",
             Self::NotSelected { .. } => "not_selected",
             Self::SeminarInvitation => "seminar_invitation",
             Self::PanelInvitation { .. } => "panel_invitation",
@@ -104,11 +112,16 @@ impl Notice {
     ];
 }
 
-/// One status mail to one person about one idea.
+/// One status mail to one person about one idea. It carries every fact the
+/// mail states, as they were when the mail was decided, so a mail sent later
+/// says what was true then.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NotificationIntent {
     pub call: CallId,
     pub idea: IdeaId,
+    /// The idea's title. (Missing in rows written before this field.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idea_title: Option<Title>,
     pub to: Recipient,
     pub notice: Notice,
 }

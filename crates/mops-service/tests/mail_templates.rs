@@ -362,8 +362,14 @@ fn selected_quotes_the_sector_groups_motivation_while_the_idea_is_selected() {
         assert!(r.text.contains(&motivation), "selected ({}) lacks the motivation:\n{}", lang.tag(), r.text);
         assert!(r.html.contains("<blockquote"), "selected ({}) quotes the motivation", lang.tag());
     }
-    // At the end of the round there is no motivation to quote, and no empty heading for it.
-    let r = Case::of("selected").render(Language::Sv);
+    // The intent carries the motivation, so a mail rendered later (here at
+    // the end of the round, when the idea has moved on) still quotes it.
+    let mut late = Case::of("selected");
+    assert!(!matches!(late.state, IdeaState::Selected(_)));
+    assert!(late.render(Language::Sv).text.contains(&motivation));
+    // A selection without a motivation gets no empty heading for one.
+    late.intent.notice = Notice::Selected { motivation: None };
+    let r = late.render(Language::Sv);
     assert!(!r.text.contains("motivering"), "{}", r.text);
 }
 
@@ -378,6 +384,11 @@ fn idea_received_says_when_the_idea_arrived_while_it_is_submitted() {
         let r = case.render(lang);
         assert!(r.text.contains(when), "idea_received ({}) lacks {when:?}:\n{}", lang.tag(), r.text);
         assert!(r.html.contains(when), "idea_received ({}) lacks {when:?}:\n{}", lang.tag(), r.html);
+        // The intent carries the time, so the mail says it even when sent
+        // after the idea has moved on.
+        let mut later = Case::of("idea_received");
+        later.intent = case.intent.clone();
+        assert!(later.render(lang).text.contains(when), "{}", later.render(lang).text);
     }
 }
 
@@ -443,6 +454,7 @@ fn titles_are_escaped_in_html_and_verbatim_in_text() {
     for key in Notice::KEYS {
         let mut case = Case::of(key);
         case.state = retitled(&case.state, title);
+        case.intent.idea_title = Some(mops_core::domain::Title::parse(title).unwrap());
         assert_eq!(case.title(), title);
         for lang in LANGUAGES {
             let r = case.render(lang);

@@ -578,9 +578,18 @@ fn check_details(details: &IdeaDetails, lead: PersonId, ctx: &Context<'_>) -> Re
 pub fn notifications_for(state: &IdeaState, event: &IdeaEvent, call: &Call) -> Vec<NotificationIntent> {
     let t = &call.definition.timeline;
     let notices: Vec<Notice> = match event {
-        IdeaEvent::Submitted => vec![Notice::IdeaReceived],
-        IdeaEvent::Selected { .. } if t.seminars.is_empty() => vec![Notice::Selected],
-        IdeaEvent::Selected { .. } => vec![Notice::Selected, Notice::SeminarInvitation],
+        IdeaEvent::Submitted => vec![Notice::IdeaReceived {
+            submitted_at: match state {
+                IdeaState::Submitted(s) => Some(s.submitted_at),
+                _ => None,
+            },
+        }],
+        IdeaEvent::Selected { motivation } if t.seminars.is_empty() => {
+            vec![Notice::Selected { motivation: motivation.clone() }]
+        }
+        IdeaEvent::Selected { motivation } => {
+            vec![Notice::Selected { motivation: motivation.clone() }, Notice::SeminarInvitation]
+        }
         IdeaEvent::NotSelected { motivation } => vec![Notice::NotSelected { motivation: motivation.clone() }],
         IdeaEvent::PitchScheduled { at } => vec![Notice::PanelInvitation { at: *at }],
         IdeaEvent::PlanSubmitted { requested } => vec![Notice::PlanReceived { requested: *requested }],
@@ -619,6 +628,7 @@ pub fn notifications_for(state: &IdeaState, event: &IdeaEvent, call: &Call) -> V
             idea.applicants().map(move |a| NotificationIntent {
                 call: idea.call,
                 idea: idea.id,
+                idea_title: Some(idea.details.title.clone()),
                 to: Recipient::from(a),
                 notice: notice.clone(),
             })

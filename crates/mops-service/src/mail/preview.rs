@@ -33,8 +33,18 @@ pub fn intent_for(idea: &IdeaState, call: &Call, notice: &str, lang: Language) -
     };
     let requested = idea.plan().map(|p| p.requested).unwrap_or(Sek::ZERO);
     let notice = match notice {
-        "idea_received" => Notice::IdeaReceived,
-        "selected" => Notice::Selected,
+        "idea_received" => Notice::IdeaReceived {
+            submitted_at: match idea {
+                IdeaState::Submitted(s) => Some(s.submitted_at),
+                _ => None,
+            },
+        },
+        "selected" => Notice::Selected {
+            motivation: match idea {
+                IdeaState::Selected(s) => s.selection.motivation.clone(),
+                _ => None,
+            },
+        },
         "not_selected" => Notice::NotSelected {
             motivation: match idea {
                 IdeaState::NotSelected(n) => n.outcome.motivation.clone(),
@@ -82,5 +92,11 @@ pub fn intent_for(idea: &IdeaState, call: &Call, notice: &str, lang: Language) -
     };
     let mut to = Recipient::from(&data.lead);
     to.language = lang;
-    Some(NotificationIntent { call: data.call, idea: data.id, to, notice })
+    Some(NotificationIntent {
+        call: data.call,
+        idea: data.id,
+        idea_title: Some(data.details.title.clone()),
+        to,
+        notice,
+    })
 }

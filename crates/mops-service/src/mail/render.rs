@@ -153,7 +153,15 @@ pub fn render(intent: &NotificationIntent, idea: &IdeaState, call: &Call, uid: &
     let err = |detail: String| RenderError { notice, detail };
     let def = &call.definition;
     let t = &def.timeline;
-    let idea_title = idea.idea().map(|i| i.details.title.to_string()).unwrap_or_default();
+    // The intent carries the facts as they were when the mail was decided;
+    // the idea's current state is only a fallback for rows written before
+    // intents carried them.
+    let idea_title = intent
+        .idea_title
+        .as_ref()
+        .map(|t| t.to_string())
+        .or_else(|| idea.idea().map(|i| i.details.title.to_string()))
+        .unwrap_or_default();
     let call_title = match (lang, &def.title_en) {
         (Language::En, Some(en)) => en.to_string(),
         _ => def.title.to_string(),
@@ -169,12 +177,12 @@ pub fn render(intent: &NotificationIntent, idea: &IdeaState, call: &Call, uid: &
         .collect();
     let motivation = match &intent.notice {
         Notice::NotSelected { motivation } | Notice::Declined { motivation, .. } => Some(motivation.to_string()),
-        _ => match idea {
-            IdeaState::Selected(s) if matches!(intent.notice, Notice::Selected) => {
-                s.selection.motivation.as_ref().map(|m| m.to_string())
-            }
+        Notice::Selected { motivation: Some(m) } => Some(m.to_string()),
+        Notice::Selected { motivation: None } => match idea {
+            IdeaState::Selected(s) => s.selection.motivation.as_ref().map(|m| m.to_string()),
             _ => None,
         },
+        _ => None,
     };
     let (deadline, days_before) = match &intent.notice {
         Notice::PlanDeadlineReminder { deadline, days_before } => (*deadline, Some(*days_before)),
@@ -196,8 +204,9 @@ pub fn render(intent: &NotificationIntent, idea: &IdeaState, call: &Call, uid: &
         Notice::PanelInvitation { at } => Some(when(*at, lang)),
         _ => None,
     };
-    let submitted_at = match idea {
-        IdeaState::Submitted(s) => Some(when(s.submitted_at, lang)),
+    let submitted_at = match (&intent.notice, idea) {
+        (Notice::IdeaReceived { submitted_at: Some(at) }, _) => Some(when(*at, lang)),
+        (_, IdeaState::Submitted(s)) => Some(when(s.submitted_at, lang)),
         _ => None,
     };
     let ctx = context! {

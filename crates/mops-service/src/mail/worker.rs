@@ -127,7 +127,7 @@ impl<S: Store + Clone + 'static> MailWorker<S> {
         calls: &mut HashMap<CallId, Arc<Call>>,
         ideas: &mut HashMap<IdeaId, Arc<IdeaState>>,
         call: CallId,
-        idea: IdeaId,
+        idea: Option<IdeaId>,
     ) -> Result<Context, StoreError> {
         let call = match calls.get(&call) {
             Some(c) => c.clone(),
@@ -136,6 +136,10 @@ impl<S: Store + Clone + 'static> MailWorker<S> {
                 calls.insert(call, loaded.clone());
                 loaded
             }
+        };
+        let Some(idea) = idea else {
+            // The intent carries every fact the mail states.
+            return Ok((call, Arc::new(IdeaState::New)));
         };
         let idea = match ideas.get(&idea) {
             Some(i) => i.clone(),
@@ -161,7 +165,10 @@ impl<S: Store + Clone + 'static> MailWorker<S> {
         let mut ideas: HashMap<IdeaId, Arc<IdeaState>> = HashMap::new();
         let mut jobs = Vec::with_capacity(rows.len());
         for row in rows {
-            let ctx = match self.cached_context(&mut calls, &mut ideas, row.call_id, row.idea_id).await {
+            // Rows written before intents carried the idea's title need the
+            // idea itself; newer rows carry all they state.
+            let idea = row.intent.idea_title.is_none().then_some(row.idea_id);
+            let ctx = match self.cached_context(&mut calls, &mut ideas, row.call_id, idea).await {
                 Ok(c) => Some(c),
                 Err(e) => {
                     tracing::error!(outbox.id = %row.id, error = %e, "cannot load the idea of a mail");
