@@ -18,6 +18,7 @@ use mops_core::timers::TimerConfig;
 use serde_json::json;
 use tokio::sync::watch;
 
+use crate::api;
 use crate::mail::MailWorker;
 use crate::scheduler;
 use crate::store::{Db, Store};
@@ -78,9 +79,14 @@ struct AppState {
     db: Db,
 }
 
-/// The routes the service answers today.
-fn router(db: Db) -> Router {
-    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz)).with_state(Arc::new(AppState { db }))
+/// The routes the service answers: health, readiness and the JSON API
+/// under `/api/v1` ([`crate::api`]).
+pub fn router(db: Db) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .with_state(Arc::new(AppState { db: db.clone() }))
+        .merge(api::router(db))
 }
 
 /// Alive: the process answers.
