@@ -1,7 +1,7 @@
 //! Who may see what: pure rules over the actor (a user with their roles)
 //! and the call or idea as stored.
 
-use mops_core::{Actor, Call, CallPhase, IdeaState, Stage};
+use mops_core::{Actor, ActorRef, Call, CallPhase, IdeaEvent, IdeaState, Recorded, Stage};
 
 /// Whether `actor` may see `call`: the process leader and board members see
 /// every call; a member of the call's sector group or of its panel sees it
@@ -37,6 +37,43 @@ pub fn may_see_idea(actor: &Actor, state: &IdeaState, call: &Call) -> bool {
         return state.development().is_some_and(|d| !d.conflicts.contains_key(&person));
     }
     false
+}
+
+/// Whether `actor` sees an idea's timeline in full: the process leader, the
+/// call's sector group and the board.
+fn sees_everything(actor: &Actor, call: &Call) -> bool {
+    actor.is_process_leader() || actor.is_sector_member(call.definition.sector_group) || actor.is_board_member()
+}
+
+/// One event of an idea's timeline as `actor` may see it, or `None` to leave
+/// it out. Staff see everything. Panel members and applicants do not see
+/// declared conflicts (other than their own), nor which panel member wrote
+/// which feedback, nor who among the staff did what: `actor` is `None` then.
+pub fn event_for(
+    actor: &Actor,
+    call: &Call,
+    recorded: &Recorded<IdeaEvent>,
+) -> Option<(Option<ActorRef>, serde_json::Value)> {
+    let mut body = serde_json::to_value(&recorded.event).ok()?;
+    if sees_everything(actor, call) {
+        return Some((Some(recorded.actor), body));
+    }
+    let me = actor.id.person();
+    match &recorded.event {
+        IdeaEvent::ConflictDeclared { panel_member, .. } if Some(*panel_member) != me => return None,
+        IdeaEvent::FeedbackGiven { panel_member, .. } if Some(*panel_member) != me => {
+            if let Some(fields) = body.as_object_mut() {
+                fields.remove("panel_member");
+            }
+        }
+        _ => {}
+    }
+    let shown = match recorded.actor {
+        ActorRef::System => Some(ActorRef::System),
+        ActorRef::Person(p) if Some(p) == me => Some(recorded.actor),
+        ActorRef::Person(_) => None,
+    };
+    Some((shown, body))
 }
 
 #[cfg(test)]
@@ -95,5 +132,31 @@ mod tests {
         draft.phase = CallPhase::Draft;
         assert!(!may_see_call(&outsider, &draft) && !may_see_call(&lead, &draft));
         assert!([&leader, &sector, &board, &panel].iter().all(|a| may_see_call(a, &draft)));
+    }
+
+    #[test]
+    fn applicants_see_feedback_but_not_who_gave_it_nor_conflicts() {
+        let round = round_2010();
+        let world = replay_in_memory(&round, &TimerConfig::default()).expect("the round replays");
+        let call = world.call().expect("the call");
+        // Idea 5 has a declared conflict and feedback from three panel members.
+        let record = &world.ideas[&round.ideas[5].id];
+        let lead = round.actor(record.state.idea().expect("an idea").lead.person);
+        let seen: Vec<_> = record.events.iter().filter_map(|e| event_for(&lead, call, e)).collect();
+        assert!(seen.len() < record.events.len(), "the conflict is left out");
+        assert!(seen.iter().all(|(_, body)| body["type"] != "conflict_declared"));
+        let feedback: Vec<_> = seen.iter().filter(|(_, body)| body["type"] == "feedback_given").collect();
+        assert_eq!(feedback.len(), 3);
+        for (actor, body) in feedback {
+            assert!(body.get("panel_member").is_none() && actor.is_none(), "{body}");
+            assert!(body.get("scores").is_some() && body.get("text").is_some());
+        }
+        // The applicant's own submission shows them as its actor.
+        assert!(seen.iter().any(|(actor, _)| *actor == Some(lead.id)));
+        // Staff see everything as recorded.
+        let leader = with_role(&round, Role::ProcessLeader);
+        let all: Vec<_> = record.events.iter().filter_map(|e| event_for(&leader, call, e)).collect();
+        assert_eq!(all.len(), record.events.len());
+        assert!(all.iter().all(|(actor, _)| actor.is_some()));
     }
 }

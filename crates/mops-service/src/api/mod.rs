@@ -152,8 +152,9 @@ pub struct IdeaBody {
 pub struct EventBody {
     pub seq: i64,
     pub at: DateTime<Utc>,
-    /// `"system"` or `{"person": "<id>"}`.
-    pub actor: ActorRef,
+    /// `"system"` or `{"person": "<id>"}`; `null` when the caller may not
+    /// know who it was (a panel member's or staff member's id, for an applicant).
+    pub actor: Option<ActorRef>,
     pub r#type: &'static str,
     /// The event as recorded, with its `type` tag.
     pub body: serde_json::Value,
@@ -232,21 +233,28 @@ async fn idea_events(
     Path(id): Path<String>,
 ) -> Result<Json<Vec<EventBody>>, ApiError> {
     let (id, _) = visible_idea(&db, &user, &id).await?;
-    let events = db.idea_events(id).await?;
-    let events = events
+    let call = load_call_of(&db, id).await?;
+    let viewer = user.actor();
+    let events = db
+        .idea_events(id)
+        .await?
         .into_iter()
-        .map(|e| {
-            Ok(EventBody {
-                seq: e.seq,
-                at: e.recorded.at,
-                actor: e.recorded.actor,
-                r#type: e.recorded.event.key(),
-                body: serde_json::to_value(&e.recorded.event)
-                    .map_err(|err| ApiError::Internal(format!("event {} of idea {id}: {err}", e.id)))?,
-            })
+        .filter_map(|e| {
+            let (actor, body) = access::event_for(&viewer, &call, &e.recorded)?;
+            Some(EventBody { seq: e.seq, at: e.recorded.at, actor, r#type: e.recorded.event.key(), body })
         })
-        .collect::<Result<_, ApiError>>()?;
+        .collect::<Vec<_>>();
     Ok(Json(events))
+}
+
+/// The call an idea belongs to.
+async fn load_call_of(db: &Db, idea: IdeaId) -> Result<mops_core::Call, ApiError> {
+    let state = db.idea(idea).await?.ok_or_else(|| ApiError::Internal(format!("idea {idea} vanished")))?.state;
+    let call = state.idea().map(|i| i.call).ok_or_else(|| ApiError::Internal(format!("idea {idea} has no call")))?;
+    db.call(call)
+        .await?
+        .and_then(|c| c.state.call().cloned())
+        .ok_or_else(|| ApiError::Internal(format!("the call of idea {idea} is missing")))
 }
 
 /// The idea with this id if `user` may see it; otherwise the same 404 as for
