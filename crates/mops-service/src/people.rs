@@ -1170,11 +1170,18 @@ macro_rules! impl_people {
                     .await?;
                     let Some(row) = row else { return Ok(None) };
                     let (token, user): (Uuid, Uuid) = (row.try_get("id")?, row.try_get("user_id")?);
-                    sqlx::query("UPDATE api_tokens SET last_used_at = $2 WHERE id = $1")
-                        .bind(token)
-                        .bind(now())
-                        .execute(self.pool())
-                        .await?;
+                    // At most one write a minute per token: a busy integration
+                    // should not turn every read into a write.
+                    let at = now();
+                    sqlx::query(
+                        "UPDATE api_tokens SET last_used_at = $2 \
+                         WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $3)",
+                    )
+                    .bind(token)
+                    .bind(at)
+                    .bind(at - chrono::Duration::minutes(1))
+                    .execute(self.pool())
+                    .await?;
                     let mut conn = self.pool().acquire().await?;
                     Ok(one_user(&mut conn, Which::Id(user)).await?.map(|(u, _)| u).filter(|u| !u.disabled))
                 }

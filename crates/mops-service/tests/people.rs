@@ -328,7 +328,11 @@ async fn a_token_authenticates_until_it_is_revoked(db: &TestDb) {
     let user = db.db.authenticate_token(&secret).await.unwrap().expect("the secret authenticates");
     assert_eq!(user.id, anna.id);
     assert!(user.actor().is_process_leader());
-    assert!(db.db.tokens(None).await.unwrap()[0].last_used_at.is_some(), "last use is recorded");
+    let first_use = db.db.tokens(None).await.unwrap()[0].last_used_at;
+    assert!(first_use.is_some(), "last use is recorded");
+    // Used again within the minute: no second write.
+    db.db.authenticate_token(&secret).await.unwrap().expect("the secret still authenticates");
+    assert_eq!(db.db.tokens(None).await.unwrap()[0].last_used_at, first_use);
     for wrong in ["", "mops_", "mops_00", &secret[..secret.len() - 1], &secret.replace("mops_", "")] {
         assert_eq!(db.db.authenticate_token(wrong).await.unwrap(), None, "{wrong:?}");
     }
