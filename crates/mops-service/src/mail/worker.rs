@@ -155,9 +155,21 @@ impl<S: Store + Clone + 'static> MailWorker<S> {
     /// One pass: claim a batch of due rows, send them concurrently, record
     /// the outcomes. Returns what happened to the batch.
     pub async fn run_once(&self, now: DateTime<Utc>) -> Result<WorkerReport, StoreError> {
+        match self.send_batch(now).await? {
+            None => Ok(WorkerReport::default()),
+            Some((report, updates)) => {
+                self.store.record_outbox(&updates, Utc::now()).await?;
+                Ok(report)
+            }
+        }
+    }
+
+    /// Claims a batch and sends it; returns what to record, or `None` when
+    /// nothing was due.
+    async fn send_batch(&self, now: DateTime<Utc>) -> Result<Option<(WorkerReport, Vec<OutboxUpdate>)>, StoreError> {
         let rows = self.store.claim_outbox(now, self.settings.lease, self.settings.batch).await?;
         if rows.is_empty() {
-            return Ok(WorkerReport::default());
+            return Ok(None);
         }
         // The call and the idea of each row, each read once per batch: a
         // batch holds many ideas of a few calls, and a call is the larger read.
@@ -202,21 +214,42 @@ impl<S: Store + Clone + 'static> MailWorker<S> {
             }
             updates.push(update);
         }
-        self.store.record_outbox(&updates, Utc::now()).await?;
-        Ok(report)
+        Ok(Some((report, updates)))
     }
 
     /// Passes until nothing is due at `now`: every mail that can go out now
     /// has gone out; what failed transiently waits for its next attempt.
     pub async fn drain(&self, now: DateTime<Utc>) -> Result<WorkerReport, StoreError> {
+        // Each batch's outcomes are recorded while the next batch is claimed
+        // and sent, so the database's work overlaps the network's. A row is
+        // claimed (leased) until its outcome is recorded, so no batch can
+        // pick up the rows of one still being recorded.
         let mut total = WorkerReport::default();
-        loop {
-            let report = self.run_once(now).await?;
-            if report.handled() == 0 {
-                return Ok(total);
+        let mut recording: Option<tokio::task::JoinHandle<Result<(), StoreError>>> = None;
+        let finish = |handle: tokio::task::JoinHandle<Result<(), StoreError>>| async move {
+            handle.await.map_err(|e| StoreError::Corrupt(format!("recording mail outcomes panicked: {e}")))?
+        };
+        let outcome = loop {
+            let batch = self.send_batch(now).await;
+            if let Some(handle) = recording.take()
+                && let Err(e) = finish(handle).await
+            {
+                break Err(e);
             }
-            total += report;
+            match batch {
+                Err(e) => break Err(e),
+                Ok(None) => break Ok(()),
+                Ok(Some((report, updates))) => {
+                    total += report;
+                    let store = self.store.clone();
+                    recording = Some(tokio::spawn(async move { store.record_outbox(&updates, Utc::now()).await }));
+                }
+            }
+        };
+        if let Some(handle) = recording.take() {
+            finish(handle).await?;
         }
+        outcome.map(|()| total)
     }
 }
 
