@@ -44,7 +44,6 @@ use mops_core::{
     Actor, CallCommand, CallContext, CallPhase, CallState, CallTotals, Context, IdeaCommand, IdeaState, Role, Stage,
     decide, decide_call,
 };
-use sha2::{Digest, Sha256};
 use sqlx::Row;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use uuid::Uuid;
@@ -854,18 +853,9 @@ fn json<T: serde::Serialize>(value: &T) -> Result<String, String> {
     serde_json::to_string(value).map_err(|e| e.to_string())
 }
 
-/// SHA-256 over the previous hash, the stream, the sequence number and the
-/// body: the store's chain, written out by hand.
-fn chain(prev: &[u8], stream: Uuid, seq: i64, body: &str) -> Vec<u8> {
-    let mut h = Sha256::new();
-    h.update(prev);
-    h.update(stream.as_bytes());
-    h.update(seq.to_be_bytes());
-    h.update(body.as_bytes());
-    h.finalize().to_vec()
-}
-
-const GENESIS: [u8; 32] = [0; 32];
+// The raw baseline computes the same hash chain as the store (hashing is
+// part of the writes, not of the engine's logic).
+use crate::store::hash::{GENESIS, chain};
 
 // ---------------------------------------------------------------------------
 // Timing.
@@ -1671,11 +1661,12 @@ async fn measure(
     Ok(BackendReport { backend, engine: engine_stats, raw: raw_stats, engine_verify, dashboard })
 }
 
-fn sqlite_url(path: &Path) -> String {
+pub(crate) fn sqlite_url(path: &Path) -> String {
     format!("sqlite://{}", path.display())
 }
 
-fn remove_sqlite(path: &Path) {
+/// Removes an SQLite file with its WAL, shared-memory and journal files.
+pub(crate) fn remove_sqlite(path: &Path) {
     for suffix in ["", "-wal", "-shm", "-journal"] {
         let mut p = path.as_os_str().to_owned();
         p.push(suffix);

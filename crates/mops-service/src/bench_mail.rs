@@ -29,7 +29,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -49,6 +49,7 @@ use tokio::task::JoinSet;
 use uuid::Uuid;
 
 use crate::bench::BackendChoice;
+use crate::bench::{remove_sqlite, sqlite_url};
 use crate::mail::{MailSettings, MailWorker, RetryPolicy, Transport, TransportSettings, build_message, render};
 use crate::replay::replay_round;
 use crate::store::{Backend, Db, OutboxRow, OutboxStatus, PgStore, SqliteStore, Store};
@@ -785,18 +786,6 @@ async fn measure(backend: Backend, opts: &MailBenchOptions, db: &Db) -> Result<M
     Ok(MailBackendReport { backend, outbox, runs, rows_sent })
 }
 
-fn sqlite_url(path: &Path) -> String {
-    format!("sqlite://{}", path.display())
-}
-
-fn remove_sqlite(path: &Path) {
-    for suffix in ["", "-wal", "-shm", "-journal"] {
-        let mut p = path.as_os_str().to_owned();
-        p.push(suffix);
-        let _ = std::fs::remove_file(PathBuf::from(p));
-    }
-}
-
 async fn sqlite_backend(opts: &MailBenchOptions) -> Result<MailBackendReport, String> {
     let path = opts.sqlite_dir.join(format!("mops-bench-mail-{}.db", Uuid::new_v4().simple()));
     let report = match SqliteStore::connect(&sqlite_url(&path)).await {
@@ -853,7 +842,7 @@ async fn postgres_backend(opts: &MailBenchOptions) -> Result<MailBackendReport, 
 mod tests {
     use super::*;
 
-    fn small(backend: BackendChoice, dir: &Path) -> MailBenchOptions {
+    fn small(backend: BackendChoice, dir: &std::path::Path) -> MailBenchOptions {
         MailBenchOptions {
             backends: vec![backend],
             messages: 60,

@@ -13,13 +13,24 @@ pub struct Settings {
 
 impl Settings {
     pub fn from_env() -> Self {
-        Self {
-            database_url: std::env::var("MOPS_DATABASE_URL")
-                .ok()
-                .filter(|v| !v.trim().is_empty())
-                .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned()),
-        }
+        Self { database_url: env_var("MOPS_DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned()) }
     }
+}
+
+/// An environment variable, or `None` when it is unset or blank.
+pub fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// A number of seconds from the environment, at least `min`; `default`
+/// when unset. A value that is not a whole number (or is below `min`) is an
+/// error that names the variable.
+pub fn env_secs(name: &str, default: std::time::Duration, min: u64) -> Result<std::time::Duration, String> {
+    let Some(v) = env_var(name) else { return Ok(default) };
+    v.trim().parse::<u64>().ok().filter(|n| *n >= min).map(std::time::Duration::from_secs).ok_or_else(|| match min {
+        0 => format!("{name} must be a whole number of seconds, not {v:?}"),
+        _ => format!("{name} must be a whole number of seconds, at least {min}, not {v:?}"),
+    })
 }
 
 /// A database URL with its password hidden, for logs and `Debug`.

@@ -36,18 +36,9 @@ pub struct ServeOptions {
 impl ServeOptions {
     /// From `MOPS_BIND`, `MOPS_MAIL_INTERVAL_SECS` and `MOPS_TIMER_INTERVAL_SECS`.
     pub fn from_env() -> Result<Self, String> {
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        use crate::config::{env_secs, env_var as var};
         let defaults = Self::default();
-        let secs = |name: &str, default: Duration| match var(name) {
-            None => Ok(default),
-            Some(v) => v
-                .trim()
-                .parse::<u64>()
-                .ok()
-                .filter(|n| *n > 0)
-                .map(Duration::from_secs)
-                .ok_or_else(|| format!("{name} must be a whole number of seconds above 0, not {v:?}")),
-        };
+        let secs = |name: &str, default: Duration| env_secs(name, default, 1);
         Ok(Self {
             bind: match var("MOPS_BIND") {
                 None => defaults.bind,

@@ -75,17 +75,8 @@ pub struct MailSettings {
 impl MailSettings {
     /// From the environment; every setting has a default.
     pub fn from_env() -> Result<Self, String> {
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-        let secs = |name: &str, default: Duration| -> Result<Duration, String> {
-            match var(name) {
-                None => Ok(default),
-                Some(v) => v
-                    .trim()
-                    .parse::<u64>()
-                    .map(Duration::from_secs)
-                    .map_err(|_| format!("{name} must be a whole number of seconds, not {v:?}")),
-            }
-        };
+        use crate::config::{env_secs, env_var as var};
+        let secs = |name: &str, default: Duration| env_secs(name, default, 0);
         let transport = match var("MOPS_SMTP_URL") {
             Some(url) => TransportSettings::Smtp { url },
             None => TransportSettings::Files { dir: var("MOPS_MAIL_DIR").unwrap_or_else(|| "mail".into()).into() },

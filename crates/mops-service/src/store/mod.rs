@@ -7,7 +7,7 @@
 //! Either all of it commits or none of it does.
 
 mod any;
-mod hash;
+pub(crate) mod hash;
 mod sql;
 mod verify;
 

@@ -181,6 +181,9 @@ macro_rules! impl_store {
             /// How many of the compiled-in migrations the database has not applied.
             pub async fn migrations_pending(&self) -> Result<usize, StoreError> {
                 let migrator = sqlx::migrate!($migrations);
+                // A trivial query first: an unreachable database is an error,
+                // while a database never migrated has every migration pending.
+                sqlx::query("SELECT 1").execute(&self.pool).await?;
                 let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
                     .fetch_all(&self.pool)
                     .await
