@@ -14,3 +14,4 @@ pub use store::{Db, Store, StoreError};
 pub mod mail;
 pub mod people;
 pub mod serve;
+pub mod web;

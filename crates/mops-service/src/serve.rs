@@ -22,6 +22,7 @@ use crate::api;
 use crate::mail::MailWorker;
 use crate::scheduler;
 use crate::store::{Db, Store};
+use crate::web::{self, WebConfig};
 
 /// How often the loops look for work. Defaults: mail every 5 s, timers every minute.
 #[derive(Debug, Clone)]
@@ -31,6 +32,12 @@ pub struct ServeOptions {
     pub mail_interval: Duration,
     pub timer_interval: Duration,
     pub timers: TimerConfig,
+    /// `MOPS_PUBLIC_URL`: where people reach the service (sign-in links in
+    /// mails point there). Defaults to `http://` and the bound address.
+    pub public_url: Option<String>,
+    /// `MOPS_RATE_PER_MINUTE`: sign-ins, link requests and public
+    /// submissions per minute per client address. Defaults to 10.
+    pub rate_per_minute: u32,
 }
 
 impl ServeOptions {
@@ -50,6 +57,16 @@ impl ServeOptions {
             mail_interval: secs("MOPS_MAIL_INTERVAL_SECS", defaults.mail_interval)?,
             timer_interval: secs("MOPS_TIMER_INTERVAL_SECS", defaults.timer_interval)?,
             timers: defaults.timers,
+            public_url: var("MOPS_PUBLIC_URL").map(|u| u.trim().trim_end_matches('/').to_owned()),
+            rate_per_minute: match var("MOPS_RATE_PER_MINUTE") {
+                None => defaults.rate_per_minute,
+                Some(v) => v
+                    .trim()
+                    .parse()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| format!("MOPS_RATE_PER_MINUTE must be a whole number above 0, not {v:?}"))?,
+            },
         })
     }
 }
@@ -61,6 +78,8 @@ impl Default for ServeOptions {
             mail_interval: Duration::from_secs(5),
             timer_interval: Duration::from_secs(60),
             timers: TimerConfig::default(),
+            public_url: None,
+            rate_per_minute: 10,
         }
     }
 }
@@ -68,6 +87,12 @@ impl Default for ServeOptions {
 #[derive(Clone)]
 struct AppState {
     db: Db,
+}
+
+/// Everything the service answers: [`router`] and the web application
+/// ([`crate::web`]).
+pub fn app(db: Db, web: WebConfig) -> Router {
+    router(db.clone()).merge(web::router(db, web))
 }
 
 /// The routes the service answers: health, readiness and the JSON API
@@ -141,9 +166,24 @@ pub async fn run(
 ) -> Result<(), String> {
     let (stop_tx, stop_rx) = watch::channel(false);
 
+    let web = {
+        let settings = worker.settings();
+        let public_url = match &options.public_url {
+            Some(url) => url.clone(),
+            None => format!("http://{}", listener.local_addr().map_err(|e| e.to_string())?),
+        };
+        WebConfig {
+            public_url,
+            transport: crate::mail::Transport::from_settings(&settings.transport, 2)?,
+            from: settings.from.clone(),
+            rate_per_minute: options.rate_per_minute,
+        }
+    };
+    let sweeper = tokio::spawn(web::sweep_sessions(db.clone(), Duration::from_secs(3600)));
+
     let http = {
         let mut stop = stop_rx.clone();
-        let app = router(db.clone());
+        let app = app(db.clone(), web).into_make_service_with_connect_info::<SocketAddr>();
         tokio::spawn(async move {
             axum::serve(listener, app)
                 .with_graceful_shutdown(async move {
@@ -206,6 +246,7 @@ pub async fn run(
         r = &mut timers => Err(describe("the timers", r)),
     };
     let _ = stop_tx.send(true);
+    sweeper.abort();
     // Let each part finish its pass; don't wait for ever.
     for handle in [http, mail, timers] {
         if !handle.is_finished() {

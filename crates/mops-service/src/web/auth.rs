@@ -1,0 +1,315 @@
+//! Signing in and out: staff with a password, applicants with a one-time
+//! link; and who is asking, for the pages.
+
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::{Form, Router};
+use chrono::Utc;
+use lettre::Message;
+use lettre::message::{Mailbox, header::ContentType};
+use mops_core::domain::{Email, Language, PersonId};
+use serde::Deserialize;
+use tower_sessions::Session;
+
+use super::view::Page;
+use super::{Lang, WebState, session};
+use crate::people::{PeopleStore, User};
+
+const USER_KEY: &str = "user";
+
+pub(super) fn routes() -> Router<WebState> {
+    Router::new()
+        .route("/logga-in", get(sign_in_page))
+        .route("/logga-ut", axum::routing::post(sign_out))
+        .route("/lank/{secret}", get(link_page).post(use_link))
+        .route("/sprak/{lang}", get(switch_language))
+}
+
+/// The signed-in user, if any: an enabled user whose id the session holds.
+#[derive(Debug, Clone)]
+pub struct Viewer(pub Option<User>);
+
+impl FromRequestParts<WebState> for Viewer {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &WebState) -> Result<Self, Self::Rejection> {
+        let session = Session::from_request_parts(parts, state).await.map_err(IntoResponse::into_response)?;
+        let id: Option<PersonId> = session.get(USER_KEY).await.ok().flatten();
+        let Some(id) = id else { return Ok(Self(None)) };
+        match state.db.user(id).await {
+            Ok(Some(user)) if !user.disabled => Ok(Self(Some(user))),
+            Ok(_) => {
+                // Disabled or gone since: the session ends here.
+                let _ = session.flush().await;
+                Ok(Self(None))
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "could not load the signed-in user");
+                Err(StatusCode::SERVICE_UNAVAILABLE.into_response())
+            }
+        }
+    }
+}
+
+/// A signed-in user; anyone else is sent to the sign-in page and back.
+#[derive(Debug, Clone)]
+pub struct SignedIn(pub User);
+
+impl FromRequestParts<WebState> for SignedIn {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &WebState) -> Result<Self, Self::Rejection> {
+        match Viewer::from_request_parts(parts, state).await? {
+            Viewer(Some(user)) => Ok(Self(user)),
+            Viewer(None) => {
+                let here = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+                let next = form_urlencoded_component(here);
+                Err(Redirect::to(&format!("/logga-in?nasta={next}")).into_response())
+            }
+        }
+    }
+}
+
+fn form_urlencoded_component(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Only a path on this site: never `//evil.example` or `https://…`.
+pub(super) fn local_path(next: Option<&str>) -> String {
+    match next {
+        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') => p.to_owned(),
+        _ => "/".to_owned(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct Next {
+    nasta: Option<String>,
+}
+
+async fn sign_in_page(Viewer(user): Viewer, lang: Lang, Query(q): Query<Next>) -> Response {
+    if user.is_some() {
+        return Redirect::to(&local_path(q.nasta.as_deref())).into_response();
+    }
+    sign_in_form(lang, q.nasta.as_deref(), None, StatusCode::OK)
+}
+
+fn sign_in_form(lang: Lang, next: Option<&str>, error: Option<&str>, status: StatusCode) -> Response {
+    Page {
+        template: "sign_in.html",
+        lang,
+        user: None,
+        path: "/logga-in",
+        title: lang.t("sign_in").to_owned(),
+        data: minijinja::context! { next => local_path(next), error => error },
+    }
+    .render_with(status)
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct SignInForm {
+    email: String,
+    password: String,
+    nasta: Option<String>,
+}
+
+pub(super) async fn sign_in(
+    State(state): State<WebState>,
+    session: Session,
+    lang: Lang,
+    Form(form): Form<SignInForm>,
+) -> Response {
+    match state.db.authenticate_password(form.email.trim(), &form.password).await {
+        Ok(Some(user)) => {
+            // A new session id at sign-in: an id planted before cannot ride along.
+            if let Err(e) = start_session(&session, user.id).await {
+                tracing::error!(error = %e, "could not start a session");
+                return StatusCode::SERVICE_UNAVAILABLE.into_response();
+            }
+            tracing::info!(user = %user.id, "signed in with a password");
+            Redirect::to(&local_path(form.nasta.as_deref())).into_response()
+        }
+        Ok(None) => {
+            tracing::warn!("a sign-in with a wrong address or password");
+            sign_in_form(lang, form.nasta.as_deref(), Some(lang.t("sign_in_failed")), StatusCode::UNAUTHORIZED)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "sign-in failed");
+            StatusCode::SERVICE_UNAVAILABLE.into_response()
+        }
+    }
+}
+
+async fn start_session(session: &Session, user: PersonId) -> Result<(), tower_sessions::session::Error> {
+    session.cycle_id().await?;
+    session.insert(USER_KEY, user).await
+}
+
+async fn sign_out(session: Session) -> Response {
+    if let Err(e) = session.flush().await {
+        tracing::warn!(error = %e, "could not delete a session at sign-out");
+    }
+    Redirect::to("/").into_response()
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct LinkForm {
+    email: String,
+}
+
+/// Sends a sign-in link if the address belongs to an enabled user. The page
+/// says the same whether it does or not, so it tells nobody who is registered.
+pub(super) async fn request_link(State(state): State<WebState>, lang: Lang, Form(form): Form<LinkForm>) -> Response {
+    let sent_page = || {
+        Page {
+            template: "link_sent.html",
+            lang,
+            user: None,
+            path: "/logga-in",
+            title: lang.t("link_sent_title").to_owned(),
+            data: minijinja::context! {},
+        }
+        .render()
+    };
+    let Ok(email) = Email::parse(form.email.trim()) else {
+        return sign_in_form(lang, None, Some(lang.t("email_invalid")), StatusCode::UNPROCESSABLE_ENTITY);
+    };
+    let user = match state.db.user_by_email(&email).await {
+        Ok(Some(user)) if !user.disabled => user,
+        Ok(_) => {
+            tracing::info!("a sign-in link was asked for an unknown or disabled address");
+            return sent_page();
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "could not look up a user for a sign-in link");
+            return StatusCode::SERVICE_UNAVAILABLE.into_response();
+        }
+    };
+    let secret = match session::create_link(&state.db, user.id, Utc::now()).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "could not store a sign-in link");
+            return StatusCode::SERVICE_UNAVAILABLE.into_response();
+        }
+    };
+    let url = format!("{}/lank/{secret}", state.config.public_url.trim_end_matches('/'));
+    match link_message(&state.config.from, &user, &url) {
+        Ok(message) => match state.config.transport.send(&format!("link-{}", &secret[..16]), message).await {
+            Ok(_) => tracing::info!(user = %user.id, "sent a sign-in link"),
+            Err(e) => {
+                tracing::error!(user = %user.id, error = %e.message, "could not send a sign-in link");
+                return Page {
+                    template: "message.html",
+                    lang,
+                    user: None,
+                    path: "/logga-in",
+                    title: lang.t("link_not_sent_title").to_owned(),
+                    data: minijinja::context! { text => lang.t("link_not_sent") },
+                }
+                .render_with(StatusCode::SERVICE_UNAVAILABLE);
+            }
+        },
+        Err(e) => tracing::error!(error = %e, "could not build a sign-in mail"),
+    }
+    sent_page()
+}
+
+fn link_message(from: &Mailbox, user: &User, url: &str) -> Result<Message, String> {
+    let to: Mailbox = format!("{} <{}>", user.name, user.email).parse().map_err(|e| format!("{e}"))?;
+    let minutes = session::LINK_LIFETIME.num_minutes();
+    let (subject, body) = match user.language {
+        Language::Sv => (
+            "Din inloggningslänk till Samhällskontraktet".to_owned(),
+            format!(
+                "Hej {name}!\n\nHär är länken för att logga in och följa dina idéer hos Samhällskontraktet:\n\n{url}\n\n\
+                 Länken fungerar en gång och i {minutes} minuter. Har du inte bett om den kan du bortse från det här \
+                 meddelandet.\n\nVänliga hälsningar\nSamhällskontraktet\n",
+                name = user.name
+            ),
+        ),
+        Language::En => (
+            "Your sign-in link to Samhällskontraktet".to_owned(),
+            format!(
+                "Hello {name},\n\nHere is the link to sign in and follow your ideas at Samhällskontraktet:\n\n{url}\n\n\
+                 The link works once and for {minutes} minutes. If you did not ask for it, you can ignore this \
+                 message.\n\nKind regards\nSamhällskontraktet\n",
+                name = user.name
+            ),
+        ),
+    };
+    Message::builder()
+        .from(from.clone())
+        .to(to)
+        .subject(subject)
+        .header(ContentType::TEXT_PLAIN)
+        .body(body)
+        .map_err(|e| e.to_string())
+}
+
+/// The page a sign-in link opens: it signs in nobody until the button is pressed.
+async fn link_page(State(state): State<WebState>, lang: Lang, Path(secret): Path<String>) -> Response {
+    let live = match session::link_is_live(&state.db, &secret, Utc::now()).await {
+        Ok(live) => live,
+        Err(e) => {
+            tracing::error!(error = %e, "could not check a sign-in link");
+            return StatusCode::SERVICE_UNAVAILABLE.into_response();
+        }
+    };
+    let status = if live { StatusCode::OK } else { StatusCode::GONE };
+    Page {
+        template: "link_confirm.html",
+        lang,
+        user: None,
+        path: "/logga-in",
+        title: lang.t("link_confirm_title").to_owned(),
+        data: minijinja::context! { live => live, secret => secret },
+    }
+    .render_with(status)
+}
+
+async fn use_link(State(state): State<WebState>, session: Session, lang: Lang, Path(secret): Path<String>) -> Response {
+    match session::consume_link(&state.db, &secret, Utc::now()).await {
+        Ok(Some(user)) => {
+            if let Err(e) = start_session(&session, user).await {
+                tracing::error!(error = %e, "could not start a session");
+                return StatusCode::SERVICE_UNAVAILABLE.into_response();
+            }
+            tracing::info!(user = %user, "signed in with a link");
+            Redirect::to("/mina-ideer").into_response()
+        }
+        Ok(None) => Page {
+            template: "link_confirm.html",
+            lang,
+            user: None,
+            path: "/logga-in",
+            title: lang.t("link_confirm_title").to_owned(),
+            data: minijinja::context! { live => false, secret => secret },
+        }
+        .render_with(StatusCode::GONE),
+        Err(e) => {
+            tracing::error!(error = %e, "could not use a sign-in link");
+            StatusCode::SERVICE_UNAVAILABLE.into_response()
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct Back {
+    tillbaka: Option<String>,
+}
+
+/// Sets the language cookie and goes back where the user was.
+async fn switch_language(Path(lang): Path<String>, Query(q): Query<Back>) -> Response {
+    let lang = if lang == "en" { "en" } else { "sv" };
+    let back = local_path(q.tillbaka.as_deref());
+    ([(header::SET_COOKIE, format!("mops_lang={lang}; Path=/; Max-Age=31536000; SameSite=Lax"))], Redirect::to(&back))
+        .into_response()
+}

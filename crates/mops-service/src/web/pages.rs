@@ -1,0 +1,1546 @@
+//! The pages: public calls and the submission form; an applicant's ideas
+//! and plan; the sector group's pipeline and selection; the panel's running
+//! order and feedback; the board's decision meeting and minutes; the
+//! process leader's calls, outbox and audit log.
+//!
+//! Every change goes through one handler, [`command`], which turns the form
+//! into a core command and runs it in one transaction like any other
+//! client's (with the version the page showed, so a stale page is refused,
+//! and an idempotency key from the form, so a double click does nothing
+//! twice). What the page then shows comes back as a flash message.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use chrono_tz::Europe::Stockholm;
+use minijinja::Value;
+use mops_core::call::{Call, CallCommand};
+use mops_core::domain::{
+    CallId, Email, FreeText, IdeaId, Language, MeetingId, Motivation, PersonId, PersonName, RegistryNumber, Score,
+    SectionKey, Sek, Theme, Title,
+};
+use mops_core::idea::{Applicant, IdeaDetails, NewIdea, Recommendation};
+use mops_core::{Actor, IdeaCommand, IdeaState, Stage, table};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tower_sessions::Session;
+use uuid::Uuid;
+
+use super::auth::{SignedIn, Viewer, local_path};
+use super::view::{Page, stylesheet};
+use super::{Lang, WebState};
+use crate::api::access;
+use crate::people::{ChangedBy, NewUser, PeopleStore, User};
+use crate::store::{CallRequest, IdeaRequest, Store, StoreError, Versioned};
+
+const FLASH: &str = "flash";
+
+pub(super) fn routes() -> Router<WebState> {
+    Router::new()
+        .route("/", get(home))
+        .route("/static/style.css", get(style))
+        .route("/utlysningar/{id}", get(call_page))
+        .route("/utlysningar/{id}/tack", get(thanks))
+        .route("/mina-ideer", get(my_ideas))
+        .route("/ideer/{id}", get(idea_page))
+        .route("/ideer/{id}/kommando", post(command))
+        .route("/utlysningar/{id}/pipeline", get(pipeline))
+        .route("/utlysningar/{id}/urval", post(selection))
+        .route("/utlysningar/{id}/panel", get(panel))
+        .route("/utlysningar/{id}/beslut", get(board))
+        .route("/utlysningar/{id}/fas", post(advance_phase))
+        .route("/protokoll/{meeting}", get(minutes))
+        .route("/admin", get(leader))
+        .route("/admin/utskick/{id}", get(outbox_preview))
+        .route("/admin/utskick/{id}/forsok-igen", post(outbox_retry))
+        .fallback(not_found)
+}
+
+// ---------------------------------------------------------------------------
+// Helpers
+
+fn message(lang: Lang, user: Option<&User>, status: StatusCode, title_key: &str, text: String) -> Response {
+    Page {
+        template: "message.html",
+        lang,
+        user,
+        path: "/",
+        title: lang.t(title_key).to_owned(),
+        data: minijinja::context! { text => text },
+    }
+    .render_with(status)
+}
+
+async fn not_found(lang: Lang, Viewer(user): Viewer) -> Response {
+    message(lang, user.as_ref(), StatusCode::NOT_FOUND, "not_found_title", lang.t("not_found").to_owned())
+}
+
+fn unavailable(lang: Lang, what: &str, e: impl std::fmt::Display) -> Response {
+    // Logged once here; the person sees a plain apology, never the details.
+    tracing::error!(error = %e, "{what}");
+    message(lang, None, StatusCode::SERVICE_UNAVAILABLE, "error_title", lang.t("error_text").to_owned())
+}
+
+async fn style() -> Response {
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "max-age=3600")], stylesheet())
+        .into_response()
+}
+
+fn actor_of(user: Option<&User>) -> Option<Actor> {
+    user.map(User::actor)
+}
+
+fn lang_of(lang: Lang) -> Language {
+    lang.0
+}
+
+/// A flash message for the next page, kept in the session.
+async fn flash(session: &Session, kind: &str, text: String) {
+    let _ = session.insert(FLASH, (kind.to_owned(), text)).await;
+}
+
+async fn take_flash(session: &Session) -> Option<(String, String)> {
+    session.remove::<(String, String)>(FLASH).await.ok().flatten()
+}
+
+/// A new key for a form, so that sending it twice does the work once.
+fn form_key() -> String {
+    Uuid::new_v4().to_string()
+}
+
+/// The board meeting that decides a call's ideas: one per call, with an id
+/// derived from the call's (so every page and the minutes agree on it).
+pub fn decision_meeting(call: CallId) -> MeetingId {
+    let digest = Sha256::digest(format!("mops decision meeting {call}").as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    MeetingId::from_uuid(uuid::Builder::from_custom_bytes(bytes).into_uuid())
+}
+
+async fn load_call(state: &WebState, id: &str) -> Result<Option<(Call, i64)>, StoreError> {
+    let Ok(id) = id.trim().parse::<CallId>() else { return Ok(None) };
+    Ok(state.db.call(id).await?.and_then(|c| c.state.call().cloned().map(|call| (call, c.version))))
+}
+
+fn stage_label(stage: Stage, lang: Lang) -> &'static str {
+    stage.label(lang_of(lang))
+}
+
+// ---------------------------------------------------------------------------
+// What the templates see
+
+#[derive(Debug, Serialize)]
+struct CallView {
+    id: String,
+    title: String,
+    description: String,
+    phase: &'static str,
+    phase_label: &'static str,
+    open: bool,
+    opens_at: String,
+    closes_at: String,
+    panel_at: String,
+    plan_deadline: String,
+    decision_meeting_at: String,
+    capacity: u32,
+    budget_ore: i64,
+    ceiling_ore: Option<i64>,
+    themes: Vec<String>,
+    seminars: Vec<SeminarView>,
+    sections: Vec<SectionView>,
+    criteria: Vec<CriterionView>,
+    scale_min: u8,
+    scale_max: u8,
+    version: i64,
+    next_phase: Option<&'static str>,
+    next_phase_label: Option<&'static str>,
+}
+
+#[derive(Debug, Serialize)]
+struct SeminarView {
+    id: u16,
+    title: String,
+    starts_at: String,
+    location: String,
+}
+
+#[derive(Debug, Serialize)]
+struct SectionView {
+    key: String,
+    title: String,
+    guidance: Option<String>,
+    mandatory: bool,
+    text: String,
+}
+
+#[derive(Debug, Serialize)]
+struct CriterionView {
+    key: String,
+    name: String,
+}
+
+impl CallView {
+    fn new(call: &Call, version: i64, lang: Lang) -> Self {
+        let l = lang_of(lang);
+        let d = &call.definition;
+        let t = &d.timeline;
+        let title = match (l, &d.title_en) {
+            (Language::En, Some(en)) => en.to_string(),
+            _ => d.title.to_string(),
+        };
+        Self {
+            id: call.id.to_string(),
+            title,
+            description: d.description.get(l).to_owned(),
+            phase: call.phase.key(),
+            phase_label: call.phase.label(l),
+            open: call.phase == mops_core::CallPhase::Open,
+            opens_at: t.opens_at.to_rfc3339(),
+            closes_at: t.closes_at.to_rfc3339(),
+            panel_at: t.panel_at.to_rfc3339(),
+            plan_deadline: t.plan_deadline.to_rfc3339(),
+            decision_meeting_at: t.decision_meeting_at.to_rfc3339(),
+            capacity: d.capacity,
+            budget_ore: d.budget.ore(),
+            ceiling_ore: d.ceiling.map(Sek::ore),
+            themes: d.themes.iter().map(ToString::to_string).collect(),
+            seminars: t
+                .seminars
+                .iter()
+                .map(|s| SeminarView {
+                    id: s.id.0,
+                    title: s.title.get(l).to_owned(),
+                    starts_at: s.starts_at.to_rfc3339(),
+                    location: s.location.clone(),
+                })
+                .collect(),
+            sections: d
+                .template
+                .iter()
+                .map(|s| SectionView {
+                    key: s.key.to_string(),
+                    title: s.title.get(l).to_owned(),
+                    guidance: s.guidance.as_ref().map(|g| g.get(l).to_owned()),
+                    mandatory: s.mandatory,
+                    text: String::new(),
+                })
+                .collect(),
+            criteria: d
+                .criteria
+                .iter()
+                .map(|c| CriterionView { key: c.key.to_string(), name: c.name.get(l).to_owned() })
+                .collect(),
+            scale_min: d.scale.min(),
+            scale_max: d.scale.max(),
+            version,
+            next_phase: call.phase.next().map(|p| p.key()),
+            next_phase_label: call.phase.next().map(|p| p.label(l)),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct IdeaRow {
+    id: String,
+    title: String,
+    lead: String,
+    organisation: String,
+    theme: String,
+    stage: &'static str,
+    stage_label: &'static str,
+    version: i64,
+    summary: String,
+    pitch_slot: Option<String>,
+    requested_ore: Option<i64>,
+    recommendation: Option<RecommendationView>,
+    granted_ore: Option<i64>,
+    recused: bool,
+    my_feedback: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct RecommendationView {
+    fund: bool,
+    amount_ore: Option<i64>,
+    motivation: Option<String>,
+}
+
+fn recommendation_of(state: &IdeaState) -> Option<RecommendationView> {
+    let prepared = match state {
+        IdeaState::Prepared(p) => Some(p),
+        IdeaState::Granted(g) => Some(&g.prepared),
+        IdeaState::Declined(d) => Some(&d.prepared),
+        _ => None,
+    }?;
+    Some(match &prepared.preparation.recommendation {
+        Recommendation::Fund { amount, motivation } => RecommendationView {
+            fund: true,
+            amount_ore: Some(amount.ore()),
+            motivation: motivation.as_ref().map(ToString::to_string),
+        },
+        Recommendation::NoFunding { motivation } => {
+            RecommendationView { fund: false, amount_ore: None, motivation: Some(motivation.to_string()) }
+        }
+    })
+}
+
+fn idea_row(stored: &Versioned<IdeaState>, lang: Lang, me: Option<PersonId>) -> Option<IdeaRow> {
+    let idea = stored.state.idea()?;
+    let stage = stored.state.stage();
+    let dev = stored.state.development();
+    Some(IdeaRow {
+        id: idea.id.to_string(),
+        title: idea.details.title.to_string(),
+        lead: idea.lead.name.to_string(),
+        organisation: String::new(),
+        theme: idea.details.theme.to_string(),
+        stage: stage.key(),
+        stage_label: stage_label(stage, lang),
+        version: stored.version,
+        summary: idea.details.summary.to_string(),
+        pitch_slot: dev.and_then(|d| d.pitch_slot).map(|t| t.to_rfc3339()),
+        requested_ore: stored.state.plan().map(|p| p.requested.ore()),
+        recommendation: recommendation_of(&stored.state),
+        granted_ore: stored.state.granted_amount().map(Sek::ore),
+        recused: me.is_some_and(|p| dev.is_some_and(|d| d.conflicts.contains_key(&p))),
+        my_feedback: me.is_some_and(|p| dev.is_some_and(|d| d.feedback.contains_key(&p))),
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Public
+
+async fn home(State(state): State<WebState>, lang: Lang, Viewer(user): Viewer) -> Response {
+    let calls = match state.db.calls().await {
+        Ok(c) => c,
+        Err(e) => return unavailable(lang, "could not list the calls", e),
+    };
+    let actor = actor_of(user.as_ref());
+    let visible: Vec<CallView> = calls
+        .iter()
+        .filter_map(|c| c.state.call().map(|call| (call, c.version)))
+        .filter(|(call, _)| match &actor {
+            Some(a) => access::may_see_call(a, call),
+            None => call.phase != mops_core::CallPhase::Draft,
+        })
+        .map(|(call, v)| CallView::new(call, v, lang))
+        .collect();
+    Page {
+        template: "home.html",
+        lang,
+        user: user.as_ref(),
+        path: "/",
+        title: lang.t("home_title").to_owned(),
+        data: minijinja::context! { calls => visible },
+    }
+    .render()
+}
+
+#[derive(Debug, Serialize)]
+struct OrganisationView {
+    id: String,
+    name: String,
+}
+
+async fn call_page(
+    State(state): State<WebState>,
+    lang: Lang,
+    Viewer(user): Viewer,
+    Path(id): Path<String>,
+) -> Response {
+    let (call, version) = match load_call(&state, &id).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return not_found(lang, Viewer(user)).await,
+        Err(e) => return unavailable(lang, "could not load a call", e),
+    };
+    let visible = match actor_of(user.as_ref()) {
+        Some(a) => access::may_see_call(&a, &call),
+        None => call.phase != mops_core::CallPhase::Draft,
+    };
+    if !visible {
+        return not_found(lang, Viewer(user)).await;
+    }
+    let organisations = match state.db.organisations().await {
+        Ok(o) => o.into_iter().map(|o| OrganisationView { id: o.id.to_string(), name: o.name.to_string() }).collect(),
+        Err(e) => return unavailable(lang, "could not list organisations", e),
+    };
+    render_call_page(lang, user.as_ref(), &call, version, organisations, SubmitForm::default(), Vec::new())
+}
+
+fn render_call_page(
+    lang: Lang,
+    user: Option<&User>,
+    call: &Call,
+    version: i64,
+    organisations: Vec<OrganisationView>,
+    form: SubmitForm,
+    errors: Vec<String>,
+) -> Response {
+    let path = format!("/utlysningar/{}", call.id);
+    let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    let view = CallView::new(call, version, lang);
+    Page {
+        template: "call.html",
+        lang,
+        user,
+        path: &path,
+        title: view.title.clone(),
+        data: minijinja::context! {
+            call => view,
+            organisations => organisations,
+            form => form,
+            errors => errors,
+            form_key => form_key(),
+        },
+    }
+    .render_with(status)
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub(super) struct SubmitForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    organisation: String,
+    #[serde(default)]
+    title: String,
+    #[serde(default)]
+    summary: String,
+    #[serde(default)]
+    theme: String,
+    #[serde(default)]
+    co_applicants: String,
+    #[serde(default)]
+    language: String,
+    #[serde(default)]
+    form_key: String,
+}
+
+/// The public submission form: the applicant is found by email address, or
+/// registered (without a password: they sign in by link), and submits.
+pub(super) async fn submit(
+    State(state): State<WebState>,
+    lang: Lang,
+    Viewer(viewer): Viewer,
+    Path(id): Path<String>,
+    Form(form): Form<SubmitForm>,
+) -> Response {
+    let (call, version) = match load_call(&state, &id).await {
+        Ok(Some(c)) if c.0.phase != mops_core::CallPhase::Draft => c,
+        Ok(_) => return not_found(lang, Viewer(viewer)).await,
+        Err(e) => return unavailable(lang, "could not load a call", e),
+    };
+    let organisations = match state.db.organisations().await {
+        Ok(o) => o,
+        Err(e) => return unavailable(lang, "could not list organisations", e),
+    };
+    let sv = lang.0 == Language::Sv;
+    let parse_err = |e: mops_core::domain::ParseError| if sv { e.message_sv() } else { e.to_string() };
+    let mut errors = Vec::new();
+    let name = PersonName::parse(form.name.trim())
+        .map_err(|e| errors.push(format!("{}: {}", lang.t("field_name"), parse_err(e))))
+        .ok();
+    let email = Email::parse(form.email.trim())
+        .map_err(|e| errors.push(format!("{}: {}", lang.t("field_email"), parse_err(e))))
+        .ok();
+    let title = Title::parse(form.title.trim())
+        .map_err(|e| errors.push(format!("{}: {}", lang.t("field_title"), parse_err(e))))
+        .ok();
+    let summary = FreeText::parse(form.summary.trim())
+        .map_err(|e| errors.push(format!("{}: {}", lang.t("field_summary"), parse_err(e))))
+        .ok();
+    let theme = Theme::parse(form.theme.trim())
+        .map_err(|e| errors.push(format!("{}: {}", lang.t("field_theme"), parse_err(e))))
+        .ok();
+    let organisation = organisations.iter().find(|o| o.id.to_string() == form.organisation.trim()).map(|o| o.id);
+    if organisation.is_none() {
+        errors.push(lang.t("organisation_missing").to_owned());
+    }
+    let mut co_applicants = Vec::new();
+    for line in form.co_applicants.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        match parse_co_applicant(line) {
+            Some((n, e)) => co_applicants.push((n, e)),
+            None => errors.push(format!("{}: {line:?}", lang.t("co_applicant_invalid"))),
+        }
+    }
+    let language = if form.language == "en" { Language::En } else { Language::Sv };
+    let org_views =
+        || organisations.iter().map(|o| OrganisationView { id: o.id.to_string(), name: o.name.to_string() }).collect();
+    let (Some(name), Some(email), Some(title), Some(summary), Some(theme), Some(organisation), true) =
+        (name, email, title, summary, theme, organisation, errors.is_empty())
+    else {
+        return render_call_page(lang, viewer.as_ref(), &call, version, org_views(), form, errors);
+    };
+    let lead = match applicant(&state, &email, &name, organisation, language).await {
+        Ok(a) => a,
+        Err(e) => return unavailable(lang, "could not register an applicant", e),
+    };
+    let mut co = Vec::new();
+    for (n, e) in co_applicants {
+        match applicant(&state, &e, &n, organisation, language).await {
+            Ok(a) => co.push(a),
+            Err(err) => return unavailable(lang, "could not register a co-applicant", err),
+        }
+    }
+    let key = if form.form_key.trim().is_empty() { form_key() } else { form.form_key.trim().to_owned() };
+    // The idea's id comes from the form's key: sending the form twice
+    // submits one idea.
+    let idea_id = IdeaId::from_uuid(
+        uuid::Builder::from_custom_bytes(
+            Sha256::digest(format!("idea {key} {}", lead.person).as_bytes())[..16].try_into().unwrap_or([0; 16]),
+        )
+        .into_uuid(),
+    );
+    let actor = Actor::person(lead.person, []);
+    let command = IdeaCommand::SubmitNew(Box::new(NewIdea {
+        id: idea_id,
+        call: call.id,
+        lead,
+        details: IdeaDetails { title, summary, theme, organisation, co_applicants: co },
+    }));
+    let request = IdeaRequest {
+        call: call.id,
+        idea: idea_id,
+        command: &command,
+        actor: &actor,
+        now: Utc::now(),
+        expected_version: None,
+        idempotency_key: Some(&key),
+    };
+    match state.db.execute_idea(request).await {
+        Ok(_) => Redirect::to(&format!("/utlysningar/{}/tack", call.id)).into_response(),
+        Err(StoreError::Rejected(e)) => {
+            render_call_page(lang, viewer.as_ref(), &call, version, org_views(), form, vec![e.message(lang.0)])
+        }
+        Err(e) => unavailable(lang, "could not submit an idea", e),
+    }
+}
+
+/// `Namn Efternamn <namn@example.se>` or `Namn Efternamn, namn@example.se`.
+fn parse_co_applicant(line: &str) -> Option<(PersonName, Email)> {
+    let (name, email) = if let Some((n, rest)) = line.split_once('<') {
+        (n.trim(), rest.trim_end_matches('>').trim())
+    } else {
+        let (n, e) = line.rsplit_once([',', ';'])?;
+        (n.trim(), e.trim())
+    };
+    Some((PersonName::parse(name).ok()?, Email::parse(email).ok()?))
+}
+
+/// The applicant with this address: an existing user, or a new one
+/// without a password (applicants sign in by link).
+async fn applicant(
+    state: &WebState,
+    email: &Email,
+    name: &PersonName,
+    organisation: mops_core::domain::OrganisationId,
+    language: Language,
+) -> Result<Applicant, crate::people::PeopleError> {
+    let user = match state.db.user_by_email(email).await? {
+        Some(user) => user,
+        None => {
+            let new = NewUser {
+                id: PersonId::from_uuid(Uuid::new_v4()),
+                email: email.clone(),
+                name: name.clone(),
+                organisation: Some(organisation),
+                language,
+                password: None,
+            };
+            // The applicant registers themselves by submitting the form.
+            let by = ChangedBy::User(new.id);
+            match state.db.add_user(new, by).await {
+                Ok(u) => u,
+                // Two forms at once with one new address: the other made it.
+                Err(e) => state.db.user_by_email(email).await?.ok_or(e)?,
+            }
+        }
+    };
+    Ok(Applicant {
+        person: user.id,
+        name: user.name.clone(),
+        email: user.email.clone(),
+        organisation: user.organisation.unwrap_or(organisation),
+        language: user.language,
+    })
+}
+
+async fn thanks(State(state): State<WebState>, lang: Lang, Viewer(user): Viewer, Path(id): Path<String>) -> Response {
+    let (call, version) = match load_call(&state, &id).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return not_found(lang, Viewer(user)).await,
+        Err(e) => return unavailable(lang, "could not load a call", e),
+    };
+    Page {
+        template: "submitted.html",
+        lang,
+        user: user.as_ref(),
+        path: "/",
+        title: lang.t("submitted_title").to_owned(),
+        data: minijinja::context! { call => CallView::new(&call, version, lang) },
+    }
+    .render()
+}
+
+// ---------------------------------------------------------------------------
+// Applicant
+
+async fn my_ideas(State(state): State<WebState>, lang: Lang, session: Session, SignedIn(user): SignedIn) -> Response {
+    let calls = match state.db.calls().await {
+        Ok(c) => c,
+        Err(e) => return unavailable(lang, "could not list calls", e),
+    };
+    let mut rows = Vec::new();
+    for call in calls.iter().filter_map(|c| c.state.call()) {
+        let ideas = match state.db.ideas(call.id, None).await {
+            Ok(i) => i,
+            Err(e) => return unavailable(lang, "could not list ideas", e),
+        };
+        for idea in &ideas {
+            if idea.state.idea().is_some_and(|i| i.is_applicant(user.id))
+                && let Some(mut row) = idea_row(idea, lang, Some(user.id))
+            {
+                row.organisation = CallView::new(call, 0, lang).title;
+                rows.push(row);
+            }
+        }
+    }
+    let flash = take_flash(&session).await;
+    Page {
+        template: "my_ideas.html",
+        lang,
+        user: Some(&user),
+        path: "/mina-ideer",
+        title: lang.t("my_ideas").to_owned(),
+        data: minijinja::context! { ideas => rows, flash => flash },
+    }
+    .render()
+}
+
+#[derive(Debug, Serialize)]
+struct EventView {
+    at: String,
+    text: String,
+}
+
+/// What happened to an idea, in words, as the viewer may see it.
+fn timeline(
+    events: &[crate::store::StoredEvent<mops_core::IdeaEvent>],
+    actor: &Actor,
+    call: &Call,
+    lang: Lang,
+) -> Vec<EventView> {
+    events
+        .iter()
+        .filter(|e| access::event_for(actor, call, &e.recorded).is_some())
+        .map(|e| {
+            let key = format!("event_{}", e.recorded.event.key());
+            let text = lang.texts().get(&key).cloned().unwrap_or_else(|| e.recorded.event.key().replace('_', " "));
+            EventView { at: e.recorded.at.to_rfc3339(), text }
+        })
+        .collect()
+}
+
+#[derive(Debug, Serialize)]
+struct FeedbackView {
+    text: String,
+    scores: Vec<(String, u8)>,
+    mine: bool,
+}
+
+async fn idea_page(
+    State(state): State<WebState>,
+    lang: Lang,
+    session: Session,
+    SignedIn(user): SignedIn,
+    Path(id): Path<String>,
+) -> Response {
+    let actor = user.actor();
+    let found = match visible_idea(&state, &actor, &user, &id).await {
+        Ok(v) => v,
+        Err(e) => return unavailable(lang, "could not load an idea", e),
+    };
+    let Some((idea_id, stored, call, call_version)) = found else {
+        return not_found(lang, Viewer(Some(user))).await;
+    };
+    let events = match state.db.idea_events(idea_id).await {
+        Ok(e) => e,
+        Err(e) => return unavailable(lang, "could not load an idea's events", e),
+    };
+    let Some(idea) = stored.state.idea() else { return not_found(lang, Viewer(Some(user))).await };
+    let stage = stored.state.stage();
+    // The actions this person may take now: the table allows them at this
+    // stage, the call's phase allows them, and the person may take them.
+    let actions: Vec<&'static str> = table::actions_at(stage)
+        .into_iter()
+        .filter(|a| mops_core::idea::allowed_phases(*a).contains(&call.phase))
+        .filter(|a| mops_core::idea::authorize(&stored.state, *a, &actor, &call).is_ok())
+        .map(|a| a.key())
+        .collect();
+    let mut view = CallView::new(&call, call_version, lang);
+    let dev = stored.state.development();
+    let texts: BTreeMap<SectionKey, FreeText> = match stored.state.plan() {
+        Some(plan) => plan.sections.clone(),
+        None => dev.map(|d| d.plan_draft.clone()).unwrap_or_default(),
+    };
+    for s in &mut view.sections {
+        if let Some(t) = texts.iter().find(|(k, _)| k.to_string() == s.key).map(|(_, t)| t.to_string()) {
+            s.text = t;
+        }
+    }
+    let sees_feedback = actor.is_process_leader()
+        || actor.is_board_member()
+        || actor.is_sector_member(call.definition.sector_group)
+        || idea.is_applicant(user.id);
+    let feedback: Vec<FeedbackView> = dev
+        .map(|d| {
+            d.feedback
+                .iter()
+                .filter(|(by, _)| sees_feedback || **by == user.id)
+                .map(|(by, f)| FeedbackView {
+                    text: f.text.to_string(),
+                    scores: f.scores.iter().map(|(k, s)| (k.to_string(), s.value())).collect(),
+                    mine: *by == user.id,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let attendance: Vec<(u16, bool)> =
+        dev.map(|d| d.attendance.iter().map(|(s, a)| (s.0, *a)).collect()).unwrap_or_default();
+    let remaining_ore = match state.db.funnel(call.id).await {
+        Ok(f) => call.definition.budget.saturating_sub(f.granted_total).ore(),
+        Err(e) => return unavailable(lang, "could not load the funnel", e),
+    };
+    let path = format!("/ideer/{idea_id}");
+    let row = idea_row(&stored, lang, Some(user.id));
+    let suggested_registry = format!("SK {}/{}", call.definition.timeline.decision_meeting_at.format("%Y"), 1);
+    let flash = take_flash(&session).await;
+    Page {
+        template: "idea.html",
+        lang,
+        user: Some(&user),
+        path: &path,
+        title: idea.details.title.to_string(),
+        data: minijinja::context! {
+            idea => row,
+            call => view,
+            co_applicants => idea.details.co_applicants.iter().map(|a| a.name.to_string()).collect::<Vec<_>>(),
+            events => timeline(&events, &actor, &call, lang),
+            has_actions => actions.iter().any(|a| !matches!(*a, "save_plan_section" | "submit_plan" | "send_reminder" | "lapse")),
+            actions => actions,
+            feedback => feedback,
+            attendance => attendance,
+            remaining_ore => remaining_ore,
+            registry => suggested_registry,
+            flash => flash,
+            form_key => form_key(),
+            is_lead => idea.lead.person == user.id,
+        },
+    }
+    .render()
+}
+
+/// The idea with this id if `actor` may see it, with its call; `None` for
+/// an unknown id and for one the user may not see (logged).
+async fn visible_idea(
+    state: &WebState,
+    actor: &Actor,
+    user: &User,
+    id: &str,
+) -> Result<Option<(IdeaId, Versioned<IdeaState>, Call, i64)>, StoreError> {
+    let Ok(idea_id) = id.trim().parse::<IdeaId>() else { return Ok(None) };
+    let Some(stored) = state.db.idea(idea_id).await? else { return Ok(None) };
+    let Some(call_id) = stored.state.idea().map(|i| i.call) else { return Ok(None) };
+    let Some(c) = state.db.call(call_id).await? else { return Ok(None) };
+    let Some(call) = c.state.call().cloned() else { return Ok(None) };
+    if !access::may_see_idea(actor, &stored.state, &call) {
+        tracing::warn!(user = %user.id, idea = %idea_id, "web: refused to show an idea");
+        return Ok(None);
+    }
+    Ok(Some((idea_id, stored, call, c.version)))
+}
+
+/// A command from a form on the idea page (or the pipeline, panel and
+/// board pages, which post here too).
+#[derive(Debug, Deserialize)]
+pub(super) struct CommandForm {
+    action: String,
+    version: i64,
+    form_key: String,
+    #[serde(default)]
+    tillbaka: Option<String>,
+    #[serde(flatten)]
+    fields: BTreeMap<String, String>,
+}
+
+async fn command(
+    State(state): State<WebState>,
+    lang: Lang,
+    session: Session,
+    SignedIn(user): SignedIn,
+    Path(id): Path<String>,
+    Form(form): Form<CommandForm>,
+) -> Response {
+    let actor = user.actor();
+    let found = match visible_idea(&state, &actor, &user, &id).await {
+        Ok(v) => v,
+        Err(e) => return unavailable(lang, "could not load an idea", e),
+    };
+    let Some((idea_id, stored, call, _)) = found else {
+        return not_found(lang, Viewer(Some(user))).await;
+    };
+    let back = form.tillbaka.as_deref().map(|p| local_path(Some(p))).unwrap_or_else(|| format!("/ideer/{idea_id}"));
+    let command = match command_from_form(&form, &call, &user, lang) {
+        Ok(c) => c,
+        Err(problem) => {
+            flash(&session, "error", problem).await;
+            return Redirect::to(&back).into_response();
+        }
+    };
+    // A plan's sections are saved one command each, then submitted.
+    let mut commands = Vec::new();
+    if form.action == "submit_plan" || form.action == "save_plan" {
+        commands.extend(plan_sections(&form, &call, &stored.state));
+    }
+    if let Some(c) = command {
+        commands.push(c);
+    }
+    let mut version = form.version;
+    let total = commands.len();
+    for (i, c) in commands.iter().enumerate() {
+        let key = format!("{}:{i}", form.form_key);
+        let request = IdeaRequest {
+            call: call.id,
+            idea: idea_id,
+            command: c,
+            actor: &actor,
+            now: Utc::now(),
+            expected_version: Some(version),
+            idempotency_key: Some(&key),
+        };
+        match state.db.execute_idea(request).await {
+            Ok(outcome) => version = outcome.version,
+            Err(StoreError::Rejected(e)) => {
+                flash(&session, "error", e.message(lang.0)).await;
+                return Redirect::to(&back).into_response();
+            }
+            Err(StoreError::Conflict { .. }) => {
+                flash(&session, "error", lang.t("stale_page").to_owned()).await;
+                return Redirect::to(&back).into_response();
+            }
+            Err(StoreError::DuplicateRegistry { registry }) => {
+                flash(&session, "error", format!("{} {registry}", lang.t("registry_taken"))).await;
+                return Redirect::to(&back).into_response();
+            }
+            Err(e) => return unavailable(lang, "could not run a command", e),
+        }
+    }
+    let _ = stored;
+    if total > 0 {
+        flash(&session, "ok", lang.t(&format!("done_{}", form.action)).to_owned()).await;
+    }
+    Redirect::to(&back).into_response()
+}
+
+/// The plan sections the form changed, one save command each.
+fn plan_sections(form: &CommandForm, call: &Call, state: &IdeaState) -> Vec<IdeaCommand> {
+    let saved = state.development().map(|d| d.plan_draft.clone()).unwrap_or_default();
+    call.definition
+        .template
+        .iter()
+        .filter_map(|s| {
+            let typed = form.fields.get(&format!("section_{}", s.key))?.trim();
+            let text = if typed.is_empty() { None } else { FreeText::parse(typed).ok() };
+            (saved.get(&s.key) != text.as_ref()).then(|| IdeaCommand::SavePlanSection { section: s.key.clone(), text })
+        })
+        .collect()
+}
+
+fn field<'a>(form: &'a CommandForm, name: &str) -> &'a str {
+    form.fields.get(name).map(|s| s.trim()).unwrap_or("")
+}
+
+/// The core command a form asks for; `Ok(None)` when the form only saves
+/// plan sections. A problem with the input is a message for the person.
+fn command_from_form(form: &CommandForm, call: &Call, user: &User, lang: Lang) -> Result<Option<IdeaCommand>, String> {
+    let sv = lang.0 == Language::Sv;
+    let say = |e: mops_core::domain::ParseError| if sv { e.message_sv() } else { e.to_string() };
+    let optional = || -> Result<Option<Motivation>, String> {
+        match field(form, "motivation") {
+            "" => Ok(None),
+            m => Motivation::parse(m).map(Some).map_err(say),
+        }
+    };
+    let required = || -> Result<Motivation, String> {
+        match field(form, "motivation") {
+            "" => Err(lang.t("motivation_required").to_owned()),
+            m => Motivation::parse(m).map_err(say),
+        }
+    };
+    let amount =
+        |name: &str| Sek::parse(field(form, name)).map_err(|e| format!("{}: {}", lang.t("field_amount"), say(e)));
+    Ok(Some(match form.action.as_str() {
+        "save_plan" => return Ok(None),
+        "select" => IdeaCommand::Select { motivation: optional()? },
+        "not_select" => IdeaCommand::NotSelect { motivation: required()? },
+        "record_attendance" => IdeaCommand::RecordAttendance {
+            seminar: mops_core::call::SeminarId(
+                field(form, "seminar").parse().map_err(|_| lang.t("seminar_missing").to_owned())?,
+            ),
+            attended: field(form, "attended") == "yes",
+        },
+        "schedule_pitch" => IdeaCommand::SchedulePitch {
+            at: local_time(field(form, "at")).ok_or_else(|| lang.t("time_invalid").to_owned())?,
+        },
+        "record_pitch" => IdeaCommand::RecordPitch,
+        "declare_conflict" => IdeaCommand::DeclareConflict { panel_member: user.id, reason: required()? },
+        "give_feedback" => {
+            let text = FreeText::parse(field(form, "feedback"))
+                .map_err(|e| format!("{}: {}", lang.t("field_feedback"), say(e)))?;
+            let mut scores = BTreeMap::new();
+            for c in &call.definition.criteria {
+                let value: u8 = field(form, &format!("score_{}", c.key))
+                    .parse()
+                    .map_err(|_| format!("{}: {}", c.name.get(lang.0), lang.t("score_missing")))?;
+                scores.insert(c.key.clone(), Score::new(value));
+            }
+            IdeaCommand::GiveFeedback { text, scores }
+        }
+        "submit_plan" => IdeaCommand::SubmitPlan { requested: amount("requested")? },
+        "prepare" => IdeaCommand::Prepare {
+            recommendation: if field(form, "recommend") == "fund" {
+                Recommendation::Fund { amount: amount("amount")?, motivation: optional()? }
+            } else {
+                Recommendation::NoFunding { motivation: required()? }
+            },
+        },
+        "grant" => IdeaCommand::Grant {
+            amount: amount("amount")?,
+            conditions: match field(form, "conditions") {
+                "" => None,
+                c => Some(FreeText::parse(c).map_err(say)?),
+            },
+            motivation: optional()?,
+            registry: RegistryNumber::parse(field(form, "registry"))
+                .map_err(|e| format!("{}: {}", lang.t("field_registry"), say(e)))?,
+            meeting: decision_meeting(call.id),
+        },
+        "decline" => IdeaCommand::Decline {
+            motivation: required()?,
+            registry: RegistryNumber::parse(field(form, "registry"))
+                .map_err(|e| format!("{}: {}", lang.t("field_registry"), say(e)))?,
+            meeting: decision_meeting(call.id),
+        },
+        "withdraw" => IdeaCommand::Withdraw {
+            reason: match field(form, "reason") {
+                "" => None,
+                r => Some(FreeText::parse(r).map_err(say)?),
+            },
+        },
+        other => return Err(format!("{} {other:?}", lang.t("unknown_action"))),
+    }))
+}
+
+/// `2010-09-14T10:00` as typed into a `datetime-local` field, in Swedish time.
+fn local_time(value: &str) -> Option<DateTime<Utc>> {
+    let naive = NaiveDateTime::parse_from_str(value, "%Y-%m-%dT%H:%M").ok()?;
+    Stockholm.from_local_datetime(&naive).earliest().map(|t| t.with_timezone(&Utc))
+}
+
+// ---------------------------------------------------------------------------
+// Sector group: the pipeline and the selection
+
+#[derive(Debug, Serialize)]
+struct StageGroup {
+    stage: &'static str,
+    label: &'static str,
+    ideas: Vec<IdeaRow>,
+}
+
+async fn staff_call(
+    state: &WebState,
+    lang: Lang,
+    user: &User,
+    id: &str,
+    may: impl Fn(&Actor, &Call) -> bool,
+) -> Result<(Call, i64), Response> {
+    match load_call(state, id).await {
+        Ok(Some((call, v))) if may(&user.actor(), &call) => Ok((call, v)),
+        Ok(Some((call, _))) => {
+            tracing::warn!(user = %user.id, call = %call.id, "web: refused a staff page of a call");
+            Err(not_found(lang, Viewer(Some(user.clone()))).await)
+        }
+        Ok(None) => Err(not_found(lang, Viewer(Some(user.clone()))).await),
+        Err(e) => Err(unavailable(lang, "could not load a call", e)),
+    }
+}
+
+fn is_sector_or_leader(actor: &Actor, call: &Call) -> bool {
+    actor.is_process_leader() || actor.is_sector_member(call.definition.sector_group)
+}
+
+async fn pipeline(
+    State(state): State<WebState>,
+    lang: Lang,
+    session: Session,
+    SignedIn(user): SignedIn,
+    Path(id): Path<String>,
+) -> Response {
+    let (call, version) = match staff_call(&state, lang, &user, &id, is_sector_or_leader).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let ideas = match state.db.ideas(call.id, None).await {
+        Ok(i) => i,
+        Err(e) => return unavailable(lang, "could not list ideas", e),
+    };
+    let funnel = match state.db.funnel(call.id).await {
+        Ok(f) => f,
+        Err(e) => return unavailable(lang, "could not load the funnel", e),
+    };
+    let mut groups: Vec<StageGroup> = Vec::new();
+    for stage in Stage::ALL.iter().copied().filter(|s| *s != Stage::New) {
+        let rows: Vec<IdeaRow> = ideas
+            .iter()
+            .filter(|i| i.state.stage() == stage)
+            .filter_map(|i| idea_row(i, lang, Some(user.id)))
+            .collect();
+        if !rows.is_empty() {
+            groups.push(StageGroup { stage: stage.key(), label: stage_label(stage, lang), ideas: rows });
+        }
+    }
+    let max = funnel.submitted.max(1);
+    let steps: Vec<(String, u32, u32)> = [
+        (lang.t("funnel_submitted"), funnel.submitted),
+        (lang.t("funnel_selected"), funnel.selected),
+        (lang.t("funnel_plans"), funnel.plans_submitted),
+        (lang.t("funnel_granted"), funnel.granted),
+    ]
+    .into_iter()
+    .map(|(label, n)| (label.to_owned(), n, n * 100 / max))
+    .collect();
+    let selectable: Vec<IdeaRow> = ideas
+        .iter()
+        .filter(|i| i.state.stage() == Stage::Submitted)
+        .filter_map(|i| idea_row(i, lang, Some(user.id)))
+        .collect();
+    let selection_open =
+        call.phase == mops_core::CallPhase::Selection && user.actor().is_sector_member(call.definition.sector_group);
+    let path = format!("/utlysningar/{}/pipeline", call.id);
+    let flash = take_flash(&session).await;
+    Page {
+        template: "pipeline.html",
+        lang,
+        user: Some(&user),
+        path: &path,
+        title: format!("{} – {}", lang.t("pipeline"), CallView::new(&call, version, lang).title),
+        data: minijinja::context! {
+            call => CallView::new(&call, version, lang),
+            groups => groups,
+            steps => steps,
+            selected => funnel.selected,
+            granted_ore => funnel.granted_total.ore(),
+            selectable => selectable,
+            selection_open => selection_open,
+            confirm => Value::UNDEFINED,
+            flash => flash,
+            form_key => form_key(),
+        },
+    }
+    .render()
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct SelectionForm {
+    #[serde(default)]
+    confirm: Option<String>,
+    form_key: String,
+    #[serde(flatten)]
+    fields: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Serialize)]
+struct SelectionChoice {
+    id: String,
+    title: String,
+    version: i64,
+    select: bool,
+    motivation: String,
+}
+
+/// The selection screen's form: first a summary to confirm, then every
+/// choice is made, one transaction each, and the mails go out.
+async fn selection(
+    State(state): State<WebState>,
+    lang: Lang,
+    session: Session,
+    SignedIn(user): SignedIn,
+    Path(id): Path<String>,
+    Form(form): Form<SelectionForm>,
+) -> Response {
+    let (call, version) =
+        match staff_call(&state, lang, &user, &id, |a, c| a.is_sector_member(c.definition.sector_group)).await {
+            Ok(c) => c,
+            Err(r) => return r,
+        };
+    let back = format!("/utlysningar/{}/pipeline", call.id);
+    let ideas = match state.db.ideas(call.id, Some(Stage::Submitted)).await {
+        Ok(i) => i,
+        Err(e) => return unavailable(lang, "could not list ideas", e),
+    };
+    let mut choices = Vec::new();
+    for idea in &ideas {
+        let Some(i) = idea.state.idea() else { continue };
+        let choice = form.fields.get(&format!("choice_{}", i.id)).map(String::as_str).unwrap_or("");
+        if choice != "select" && choice != "not_select" {
+            continue;
+        }
+        choices.push(SelectionChoice {
+            id: i.id.to_string(),
+            title: i.details.title.to_string(),
+            version: idea.version,
+            select: choice == "select",
+            motivation: form
+                .fields
+                .get(&format!("motivation_{}", i.id))
+                .map(|m| m.trim().to_owned())
+                .unwrap_or_default(),
+        });
+    }
+    let already = match state.db.funnel(call.id).await {
+        Ok(f) => f.selected,
+        Err(e) => return unavailable(lang, "could not load the funnel", e),
+    };
+    let selecting = choices.iter().filter(|c| c.select).count() as u32;
+    let mut problems = Vec::new();
+    if choices.is_empty() {
+        problems.push(lang.t("selection_empty").to_owned());
+    }
+    if already + selecting > call.definition.capacity {
+        problems.push(format!(
+            "{} {} ({} {})",
+            lang.t("selection_over_capacity"),
+            call.definition.capacity,
+            lang.t("selection_already"),
+            already
+        ));
+    }
+    for c in choices.iter().filter(|c| !c.select && c.motivation.is_empty()) {
+        problems.push(format!("{}: {}", c.title, lang.t("motivation_required")));
+    }
+    if !problems.is_empty() {
+        flash(&session, "error", problems.join(" ")).await;
+        return Redirect::to(&back).into_response();
+    }
+    if form.confirm.as_deref() != Some("yes") {
+        return Page {
+            template: "pipeline.html",
+            lang,
+            user: Some(&user),
+            path: &back,
+            title: lang.t("selection_confirm_title").to_owned(),
+            data: minijinja::context! {
+                call => CallView::new(&call, version, lang),
+                confirm => choices,
+                form_key => form.form_key,
+                groups => Vec::<StageGroup>::new(),
+                steps => Vec::<(String, u32, u32)>::new(),
+                selected => already,
+                granted_ore => 0,
+                selectable => Vec::<IdeaRow>::new(),
+                selection_open => false,
+                flash => Value::UNDEFINED,
+            },
+        }
+        .render();
+    }
+    let actor = user.actor();
+    let mut done = 0;
+    let mut errors = Vec::new();
+    for c in &choices {
+        let Ok(idea_id) = c.id.parse::<IdeaId>() else { continue };
+        let motivation = if c.motivation.is_empty() { None } else { Motivation::parse(&c.motivation).ok() };
+        let command = match (c.select, motivation) {
+            (true, m) => IdeaCommand::Select { motivation: m },
+            (false, Some(m)) => IdeaCommand::NotSelect { motivation: m },
+            (false, None) => continue,
+        };
+        let key = format!("{}:{}", form.form_key, c.id);
+        let request = IdeaRequest {
+            call: call.id,
+            idea: idea_id,
+            command: &command,
+            actor: &actor,
+            now: Utc::now(),
+            expected_version: Some(c.version),
+            idempotency_key: Some(&key),
+        };
+        match state.db.execute_idea(request).await {
+            Ok(_) => done += 1,
+            Err(StoreError::Rejected(e)) => errors.push(format!("{}: {}", c.title, e.message(lang.0))),
+            Err(StoreError::Conflict { .. }) => errors.push(format!("{}: {}", c.title, lang.t("stale_page"))),
+            Err(e) => return unavailable(lang, "could not record a selection", e),
+        }
+    }
+    if errors.is_empty() {
+        flash(&session, "ok", format!("{} {done}", lang.t("selection_done"))).await;
+    } else {
+        flash(&session, "error", format!("{} {done}. {}", lang.t("selection_done"), errors.join(" "))).await;
+    }
+    Redirect::to(&back).into_response()
+}
+
+// ---------------------------------------------------------------------------
+// Panel
+
+async fn panel(
+    State(state): State<WebState>,
+    lang: Lang,
+    session: Session,
+    SignedIn(user): SignedIn,
+    Path(id): Path<String>,
+) -> Response {
+    let may = |a: &Actor, c: &Call| {
+        a.is_panel_member(c.id) || a.is_process_leader() || a.is_sector_member(c.definition.sector_group)
+    };
+    let (call, version) = match staff_call(&state, lang, &user, &id, may).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let ideas = match state.db.ideas(call.id, None).await {
+        Ok(i) => i,
+        Err(e) => return unavailable(lang, "could not list ideas", e),
+    };
+    let actor = user.actor();
+    let mut order: Vec<IdeaRow> = ideas
+        .iter()
+        .filter(|i| matches!(i.state.stage(), Stage::Selected | Stage::Pitched | Stage::PlanSubmitted))
+        .filter_map(|i| {
+            let mut row = idea_row(i, lang, Some(user.id))?;
+            // A recused member sees only that they are recused.
+            if row.recused {
+                row.title = lang.t("recused_idea").to_owned();
+                row.summary = String::new();
+                row.lead = String::new();
+            } else if !access::may_see_idea(&actor, &i.state, &call) {
+                return None;
+            }
+            Some(row)
+        })
+        .collect();
+    order.sort_by(|a, b| a.pitch_slot.cmp(&b.pitch_slot).then(a.title.cmp(&b.title)));
+    let path = format!("/utlysningar/{}/panel", call.id);
+    let flash = take_flash(&session).await;
+    Page {
+        template: "panel.html",
+        lang,
+        user: Some(&user),
+        path: &path,
+        title: format!("{} – {}", lang.t("panel"), CallView::new(&call, version, lang).title),
+        data: minijinja::context! {
+            call => CallView::new(&call, version, lang),
+            ideas => order,
+            is_panel => actor.is_panel_member(call.id),
+            flash => flash,
+            form_key => form_key(),
+        },
+    }
+    .render()
+}
+
+// ---------------------------------------------------------------------------
+// Board
+
+async fn board(
+    State(state): State<WebState>,
+    lang: Lang,
+    session: Session,
+    SignedIn(user): SignedIn,
+    Path(id): Path<String>,
+) -> Response {
+    let may = |a: &Actor, c: &Call| {
+        a.is_board_member() || a.is_process_leader() || a.is_sector_member(c.definition.sector_group)
+    };
+    let (call, version) = match staff_call(&state, lang, &user, &id, may).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let ideas = match state.db.ideas(call.id, None).await {
+        Ok(i) => i,
+        Err(e) => return unavailable(lang, "could not list ideas", e),
+    };
+    let funnel = match state.db.funnel(call.id).await {
+        Ok(f) => f,
+        Err(e) => return unavailable(lang, "could not load the funnel", e),
+    };
+    let rows: Vec<IdeaRow> = ideas
+        .iter()
+        .filter(|i| matches!(i.state.stage(), Stage::Prepared | Stage::Granted | Stage::Declined))
+        .filter_map(|i| idea_row(i, lang, Some(user.id)))
+        .collect();
+    let remaining = call.definition.budget.saturating_sub(funnel.granted_total);
+    let decided = rows.iter().filter(|r| r.stage != "prepared").count();
+    let path = format!("/utlysningar/{}/beslut", call.id);
+    let flash = take_flash(&session).await;
+    let year = call.definition.timeline.decision_meeting_at.format("%Y").to_string();
+    Page {
+        template: "board.html",
+        lang,
+        user: Some(&user),
+        path: &path,
+        title: format!("{} – {}", lang.t("board_meeting"), CallView::new(&call, version, lang).title),
+        data: minijinja::context! {
+            call => CallView::new(&call, version, lang),
+            ideas => rows,
+            granted_ore => funnel.granted_total.ore(),
+            remaining_ore => remaining.ore(),
+            may_decide => user.actor().is_board_member() && call.phase == mops_core::CallPhase::Decision,
+            meeting => decision_meeting(call.id).to_string(),
+            registry_prefix => format!("SK {year}/"),
+            next_registry => decided + 1,
+            flash => flash,
+            form_key => form_key(),
+        },
+    }
+    .render()
+}
+
+async fn minutes(
+    State(state): State<WebState>,
+    lang: Lang,
+    SignedIn(user): SignedIn,
+    Path(meeting): Path<String>,
+) -> Response {
+    let actor = user.actor();
+    let staff = actor.is_board_member()
+        || actor.is_process_leader()
+        || user.roles.iter().any(|r| matches!(r, mops_core::Role::SectorGroupMember { .. }));
+    let Ok(meeting) = meeting.trim().parse::<MeetingId>() else { return not_found(lang, Viewer(Some(user))).await };
+    if !staff {
+        tracing::warn!(user = %user.id, "web: refused the minutes to a non-staff user");
+        return not_found(lang, Viewer(Some(user))).await;
+    }
+    match crate::report::minutes::load(&state.db, meeting).await {
+        Ok(m) => Html(crate::report::minutes::html_document(&m)).into_response(),
+        Err(crate::report::ReportError::Usage(_)) => not_found(lang, Viewer(Some(user))).await,
+        Err(e) => unavailable(lang, "could not load the minutes", e),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Process leader
+
+#[derive(Debug, Serialize)]
+struct OutboxView {
+    id: String,
+    recipient: String,
+    notice: String,
+    status: &'static str,
+    attempts: i64,
+    last_error: Option<String>,
+    created_at: String,
+}
+
+#[derive(Debug, Serialize)]
+struct LogView {
+    at: String,
+    kind: String,
+    what: String,
+}
+
+#[derive(Debug, Serialize)]
+struct PersonView {
+    name: String,
+    email: String,
+    roles: Vec<String>,
+    disabled: bool,
+}
+
+async fn leader(State(state): State<WebState>, lang: Lang, session: Session, SignedIn(user): SignedIn) -> Response {
+    if !user.actor().is_process_leader() {
+        tracing::warn!(user = %user.id, "web: refused the process leader's page");
+        return not_found(lang, Viewer(Some(user))).await;
+    }
+    let calls = match state.db.calls().await {
+        Ok(c) => c,
+        Err(e) => return unavailable(lang, "could not list calls", e),
+    };
+    let calls: Vec<CallView> =
+        calls.iter().filter_map(|c| c.state.call().map(|call| CallView::new(call, c.version, lang))).collect();
+    let outbox = match state.db.outbox(None, 200).await {
+        Ok(rows) => rows,
+        Err(e) => return unavailable(lang, "could not list the outbox", e),
+    };
+    let outbox: Vec<OutboxView> = outbox
+        .into_iter()
+        .map(|r| OutboxView {
+            id: r.id.to_string(),
+            recipient: r.recipient_email,
+            notice: r.notice,
+            status: r.status.key(),
+            attempts: r.attempts,
+            last_error: r.last_error,
+            created_at: r.created_at.to_rfc3339(),
+        })
+        .collect();
+    let people = match state.db.users().await {
+        Ok(u) => u,
+        Err(e) => return unavailable(lang, "could not list people", e),
+    };
+    let people: Vec<PersonView> = people
+        .iter()
+        .map(|u| PersonView {
+            name: u.name.to_string(),
+            email: u.email.to_string(),
+            roles: u.roles.iter().map(|r| crate::people::RoleKind::of(r).label(lang.0).to_owned()).collect(),
+            disabled: u.disabled,
+        })
+        .collect();
+    let log = match state.db.event_log(None).await {
+        Ok(l) => l,
+        Err(e) => return unavailable(lang, "could not read the event log", e),
+    };
+    let log: Vec<LogView> = log
+        .iter()
+        .rev()
+        .take(100)
+        .map(|e| LogView {
+            at: e.at.to_rfc3339(),
+            kind: e.stream_kind.clone(),
+            what: lang
+                .texts()
+                .get(&format!("event_{}", e.event_type))
+                .cloned()
+                .unwrap_or_else(|| e.event_type.replace('_', " ")),
+        })
+        .collect();
+    let flash = take_flash(&session).await;
+    Page {
+        template: "leader.html",
+        lang,
+        user: Some(&user),
+        path: "/admin",
+        title: lang.t("leader_title").to_owned(),
+        data: minijinja::context! {
+            calls => calls,
+            outbox => outbox,
+            people => people,
+            log => log,
+            flash => flash,
+            form_key => form_key(),
+        },
+    }
+    .render()
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct PhaseForm {
+    to: String,
+    version: i64,
+    form_key: String,
+}
+
+async fn advance_phase(
+    State(state): State<WebState>,
+    lang: Lang,
+    session: Session,
+    SignedIn(user): SignedIn,
+    Path(id): Path<String>,
+    Form(form): Form<PhaseForm>,
+) -> Response {
+    let (call, _) = match staff_call(&state, lang, &user, &id, |a, _| a.is_process_leader()).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let Some(to) = mops_core::CallPhase::from_key(form.to.trim()) else {
+        flash(&session, "error", lang.t("unknown_action").to_owned()).await;
+        return Redirect::to("/admin").into_response();
+    };
+    let command = CallCommand::Advance { to };
+    let actor = user.actor();
+    let request = CallRequest {
+        call: call.id,
+        command: &command,
+        actor: &actor,
+        now: Utc::now(),
+        expected_version: Some(form.version),
+        idempotency_key: Some(&form.form_key),
+    };
+    match state.db.execute_call(request).await {
+        Ok(_) => flash(&session, "ok", format!("{} {}", lang.t("phase_changed"), to.label(lang.0))).await,
+        Err(StoreError::Rejected(e)) => flash(&session, "error", e.message(lang.0)).await,
+        Err(StoreError::Conflict { .. }) => flash(&session, "error", lang.t("stale_page").to_owned()).await,
+        Err(e) => return unavailable(lang, "could not change a call's phase", e),
+    }
+    Redirect::to("/admin").into_response()
+}
+
+async fn outbox_preview(
+    State(state): State<WebState>,
+    lang: Lang,
+    SignedIn(user): SignedIn,
+    Path(id): Path<String>,
+) -> Response {
+    if !user.actor().is_process_leader() {
+        return not_found(lang, Viewer(Some(user))).await;
+    }
+    let Ok(id) = id.parse::<Uuid>() else { return not_found(lang, Viewer(Some(user))).await };
+    let row = match state.db.outbox_row(id).await {
+        Ok(Some(r)) => r,
+        Ok(None) => return not_found(lang, Viewer(Some(user))).await,
+        Err(e) => return unavailable(lang, "could not load an outbox row", e),
+    };
+    let context = async {
+        let call = state.db.call(row.call_id).await?.and_then(|c| c.state.call().cloned());
+        let idea = state.db.idea(row.idea_id).await?.map(|i| i.state);
+        Ok::<_, StoreError>(call.zip(idea))
+    };
+    let (call, idea) = match context.await {
+        Ok(Some(c)) => c,
+        Ok(None) => return not_found(lang, Viewer(Some(user))).await,
+        Err(e) => return unavailable(lang, "could not load an outbox row's idea", e),
+    };
+    match crate::mail::render(&row.intent, &idea, &call, &row.id.to_string()) {
+        Ok(rendered) => message(
+            lang,
+            Some(&user),
+            StatusCode::OK,
+            "outbox_preview",
+            format!(
+                "{}: {}\n{}: {}\n\n{}",
+                lang.t("mail_to"),
+                row.recipient_email,
+                lang.t("mail_subject"),
+                rendered.subject,
+                rendered.text
+            ),
+        ),
+        Err(e) => unavailable(lang, "could not render an outbox row", e),
+    }
+}
+
+async fn outbox_retry(
+    State(state): State<WebState>,
+    lang: Lang,
+    session: Session,
+    SignedIn(user): SignedIn,
+    Path(id): Path<String>,
+) -> Response {
+    if !user.actor().is_process_leader() {
+        return not_found(lang, Viewer(Some(user))).await;
+    }
+    let Ok(id) = id.parse::<Uuid>() else { return not_found(lang, Viewer(Some(user))).await };
+    match state.db.requeue_outbox(Some(&[id]), Utc::now()).await {
+        Ok(n) if n > 0 => flash(&session, "ok", lang.t("outbox_requeued").to_owned()).await,
+        Ok(_) => flash(&session, "error", lang.t("outbox_not_requeued").to_owned()).await,
+        Err(e) => return unavailable(lang, "could not requeue a mail", e),
+    }
+    Redirect::to("/admin").into_response()
+}
