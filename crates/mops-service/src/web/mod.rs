@@ -19,6 +19,7 @@
 //! - Who may see what is [`crate::api::access`], the same rules as the API;
 //!   an idea the user may not see answers 404, and the refusal is logged.
 
+mod admin;
 mod auth;
 mod i18n;
 mod pages;
@@ -109,6 +110,7 @@ pub fn router(db: Db, config: WebConfig) -> Router {
 
     let mut app = Router::new()
         .merge(pages::routes())
+        .merge(admin::routes())
         .merge(auth::routes())
         .merge(limited)
         .with_state(state)

@@ -1355,14 +1355,6 @@ struct LogView {
     what: String,
 }
 
-#[derive(Debug, Serialize)]
-struct PersonView {
-    name: String,
-    email: String,
-    roles: Vec<String>,
-    disabled: bool,
-}
-
 async fn leader(State(state): State<WebState>, lang: Lang, session: Session, SignedIn(user): SignedIn) -> Response {
     if !user.actor().is_process_leader() {
         tracing::warn!(user = %user.id, "web: refused the process leader's page");
@@ -1394,15 +1386,17 @@ async fn leader(State(state): State<WebState>, lang: Lang, session: Session, Sig
         Ok(u) => u,
         Err(e) => return unavailable(lang, "could not list people", e),
     };
-    let people: Vec<PersonView> = people
-        .iter()
-        .map(|u| PersonView {
-            name: u.name.to_string(),
-            email: u.email.to_string(),
-            roles: u.roles.iter().map(|r| crate::people::RoleKind::of(r).label(lang.0).to_owned()).collect(),
-            disabled: u.disabled,
-        })
-        .collect();
+    let (groups, organisations) = match (state.db.sector_groups().await, state.db.organisations().await) {
+        (Ok(g), Ok(o)) => (g, o),
+        (Err(e), _) | (_, Err(e)) => return unavailable(lang, "could not list groups and organisations", e),
+    };
+    let mut names: BTreeMap<String, String> = groups.iter().map(|g| (g.id.to_string(), g.name.to_string())).collect();
+    names.extend(calls.iter().map(|c| (c.id.clone(), c.title.clone())));
+    let people = super::admin::person_rows(&people, lang, &names);
+    let groups: Vec<OrganisationView> =
+        groups.iter().map(|g| OrganisationView { id: g.id.to_string(), name: g.name.to_string() }).collect();
+    let organisations: Vec<OrganisationView> =
+        organisations.iter().map(|o| OrganisationView { id: o.id.to_string(), name: o.name.to_string() }).collect();
     let log = match state.db.event_log(None).await {
         Ok(l) => l,
         Err(e) => return unavailable(lang, "could not read the event log", e),
@@ -1432,6 +1426,8 @@ async fn leader(State(state): State<WebState>, lang: Lang, session: Session, Sig
             calls => calls,
             outbox => outbox,
             people => people,
+            groups => groups,
+            organisations => organisations,
             log => log,
             flash => flash,
             form_key => form_key(),

@@ -35,6 +35,7 @@ const TEMPLATES: &[(&str, &str)] = pages!(
     "panel.html",
     "board.html",
     "leader.html",
+    "call_form.html",
     "message.html",
 );
 
