@@ -508,6 +508,17 @@ async fn staff_sign_in_and_sessions(test: &TestDb) {
     let r = server.get("/", Some(&second)).await;
     assert!(r.body.contains("href=\"/logga-in\""), "signed out: {}", r.body);
 
+    // A user disabled while signed in is signed out at their next request,
+    // and cannot sign in again.
+    let board = only(&round, |r| matches!(r, Role::BoardMember));
+    let cookie = server.sign_in(&email(&round, board)).await;
+    let board_page = format!("/utlysningar/{}/beslut", round.call_id);
+    assert_eq!(server.get(&board_page, Some(&cookie)).await.status, 200);
+    assert!(test.db.disable_user(board, ChangedBy::CommandLine).await.unwrap());
+    assert!(server.get(&board_page, Some(&cookie)).await.see_other().starts_with("/logga-in"));
+    let r = server.post("/logga-in", None, &[("email", &email(&round, board)), ("password", PASSWORD)]).await;
+    assert_eq!((r.status, r.set_cookie("mops_session")), (401, None), "{r:?}");
+
     // Served as https://, the cookie is Secure.
     let https = Server::start_at(test.db.clone(), 1000, Some("https://mops.example.se")).await;
     let origin = https.origin();
@@ -650,6 +661,12 @@ async fn one_time_links_for_applicants(test: &TestDb) {
     assert_eq!(server.get(&expired, None).await.status, 410);
     let r = server.post(&expired, None, &[]).await;
     assert_eq!((r.status, r.set_cookie("mops_session")), (410, None), "{r:?}");
+    // A disabled user gets no link, and the same page.
+    let disabled = lead_of(&round, 5);
+    assert!(test.db.disable_user(disabled, ChangedBy::CommandLine).await.unwrap());
+    let r = server.post("/inloggningslank", None, &[("email", &email(&round, disabled))]).await;
+    assert_eq!((r.status, &r.body), (200, &known.body));
+    assert_eq!(server.mails().len(), 1, "no mail to a disabled user");
     // A live one made the same way works: the expired one failed for its age.
     let live = mops_service::web::session::create_link(&test.db, applicant, Utc::now()).await.unwrap();
     assert_eq!(server.post(&format!("/lank/{live}"), None, &[]).await.see_other(), "/mina-ideer");
@@ -789,6 +806,19 @@ async fn commands_through_forms(test: &TestDb) {
     }
     let (state, v, n) = idea(&db, target).await;
     assert_eq!((state.stage(), v, n), (Stage::Selected, version + 1, events + 1));
+
+    // An applicant cannot take the sector group's action on their own idea.
+    let own = idea_id(4);
+    let applicant = server.sign_in_by_link(&email(&round, lead_of(&round, 4))).await;
+    let (_, v4, e4) = idea(&db, own).await;
+    let v = v4.to_string();
+    let fields = [("action", "select"), ("version", v.as_str()), ("form_key", "own-1")];
+    let r = server.post(&format!("/ideer/{own}/kommando"), Some(&applicant), &fields).await;
+    assert_eq!(r.see_other(), format!("/ideer/{own}"));
+    let r = server.get(&format!("/ideer/{own}"), Some(&applicant)).await;
+    assert!(r.body.contains("flash error"), "refused: {}", r.body);
+    let (state, v, n) = idea(&db, own).await;
+    assert_eq!((state.stage(), v, n), (Stage::Submitted, v4, e4), "nothing written");
 
     // The selection screen.
     let pipeline = format!("/utlysningar/{}/pipeline", round.call_id);
@@ -1038,6 +1068,66 @@ async fn a_draft_call_is_hidden_from_the_public(test: &TestDb) {
     // The process leader sees it.
     let cookie = server.sign_in(&email(&round, round.process_leader)).await;
     assert_eq!(server.get(&format!("/utlysningar/{draft}"), Some(&cookie)).await.status, 200);
+}
+
+on_both_backends!(the_minutes_are_for_who_sees_the_board_page);
+
+/// The minutes of the meeting that decided a call's ideas are for the same
+/// people as the call's board page.
+async fn the_minutes_are_for_who_sees_the_board_page(test: &TestDb) {
+    let db = test.db.clone();
+    let round = round(test, 10, Upto::End).await;
+    let server = Server::start(db.clone(), 1000).await;
+    let board = server.sign_in(&email(&round, only(&round, |r| matches!(r, Role::BoardMember)))).await;
+    let leader = server.sign_in(&email(&round, round.process_leader)).await;
+    let member = server.sign_in(&email(&round, only(&round, |r| matches!(r, Role::SectorGroupMember { .. })))).await;
+    let panelist = server.sign_in(&email(&round, only(&round, |r| matches!(r, Role::PanelMember { .. })))).await;
+    let applicant = server.sign_in_by_link(&email(&round, lead_of(&round, 0))).await;
+    let other_group =
+        SectorGroup { id: SectorGroupId::from_uuid(Uuid::new_v4()), name: Title::parse("Skola").unwrap() };
+    db.add_sector_group(&other_group, ChangedBy::CommandLine).await.unwrap();
+    let outsider = lead_of(&round, 20);
+    db.grant_role(outsider, Role::SectorGroupMember { group: other_group.id }, ChangedBy::CommandLine).await.unwrap();
+    db.set_password(outsider, &Password::new(PASSWORD).unwrap(), ChangedBy::CommandLine).await.unwrap();
+    let outsider = server.sign_in(&email(&round, outsider)).await;
+
+    // The round's decisions were taken at its board meeting.
+    let minutes = format!("/protokoll/{}", round.meeting.id);
+    let r = server.get(&minutes, Some(&board)).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(r.body.contains(&html(round.ideas[0].title)), "a granted idea in the minutes: {}", r.body);
+    // Who may see the call's board page may read its minutes; who may not, may not.
+    let board_page = format!("/utlysningar/{}/beslut", round.call_id);
+    for (who, cookie, status) in [
+        ("the board", &board, 200),
+        ("the process leader", &leader, 200),
+        ("the call's sector group", &member, 200),
+        ("a panel member", &panelist, 404),
+        ("an applicant", &applicant, 404),
+        ("another sector group", &outsider, 404),
+    ] {
+        assert_eq!(server.get(&board_page, Some(cookie)).await.status, status, "{who}: the board page");
+        assert_eq!(server.get(&minutes, Some(cookie)).await.status, status, "{who}: the minutes");
+    }
+}
+
+on_both_backends!(the_board_page_links_to_its_minutes);
+
+async fn the_board_page_links_to_its_minutes(test: &TestDb) {
+    let round = round(test, 11, Upto::End).await;
+    let server = Server::start(test.db.clone(), 1000).await;
+    let board = server.sign_in(&email(&round, only(&round, |r| matches!(r, Role::BoardMember)))).await;
+    let r = server.get(&format!("/utlysningar/{}/beslut", round.call_id), Some(&board)).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let start = r.body.find("href=\"/protokoll/").expect("a link to the minutes") + "href=\"".len();
+    let link = r.body[start..].split('"').next().unwrap().to_owned();
+    let r = server.get(&link, Some(&board)).await;
+    assert_eq!(
+        r.status, 200,
+        "{link} opens the minutes of the call's decisions (/protokoll/{}): {r:?}",
+        round.meeting.id
+    );
+    assert!(r.body.contains(&html(round.ideas[0].title)), "a granted idea in the minutes: {}", r.body);
 }
 
 // ---------------------------------------------------------------------------
