@@ -930,6 +930,15 @@ async fn commands_through_forms(test: &TestDb) {
     assert_eq!(r.see_other(), pipeline);
     assert_eq!(snapshot(1..26).await, after);
     assert_eq!(db.outbox(None, 1000).await.unwrap().len(), queued);
+
+    // A form's way back is a path on this site only.
+    let (_, v20, _) = idea(&db, idea_id(20)).await;
+    let v = v20.to_string();
+    let fields =
+        [("action", "select"), ("version", v.as_str()), ("form_key", "back-1"), ("tillbaka", "//evil.example/")];
+    let r = server.post(&format!("/ideer/{}/kommando", idea_id(20)), Some(&cookie), &fields).await;
+    assert_eq!(r.see_other(), "/");
+    assert_eq!(idea(&db, idea_id(20)).await.0.stage(), Stage::Selected);
 }
 
 // ---------------------------------------------------------------------------
@@ -989,8 +998,8 @@ async fn the_public_submission_form(test: &TestDb) {
     let r = server.post(&format!("{page}/ansok"), None, &good).await;
     assert_eq!(r.see_other(), format!("{page}/tack"));
     assert_eq!(server.get(&format!("{page}/tack"), None).await.status, 200);
-    let email = mops_core::domain::Email::parse(address).unwrap();
-    let user = db.user_by_email(&email).await.unwrap().expect("the applicant is registered");
+    let parsed = mops_core::domain::Email::parse(address).unwrap();
+    let user = db.user_by_email(&parsed).await.unwrap().expect("the applicant is registered");
     assert!(!user.has_password && user.roles.is_empty(), "{user:?}");
     let ideas = db.ideas(call_id, None).await.unwrap();
     assert_eq!(ideas.len(), 1);
@@ -1001,13 +1010,25 @@ async fn the_public_submission_form(test: &TestDb) {
     let r = server.post(&format!("{page}/ansok"), None, &good).await;
     assert_eq!(r.see_other(), format!("{page}/tack"));
     assert_eq!(db.ideas(call_id, None).await.unwrap().len(), 1);
-    // A new form (a new key) is a new idea.
+    // A new form (a new key) is a new idea. What an applicant typed is
+    // shown as text on the staff's pages, never as markup.
     let again = server.get(&page, None).await.field("form_key");
     assert_ne!(again, key);
+    let markup = "Idé <script>alert(\"x\")</script> & <b>fet</b>";
     let mut second = good;
     second[0].1 = again.as_str();
+    second[4].1 = markup;
     assert_eq!(server.post(&format!("{page}/ansok"), None, &second).await.see_other(), format!("{page}/tack"));
-    assert_eq!(db.ideas(call_id, None).await.unwrap().len(), 2);
+    let ideas = db.ideas(call_id, None).await.unwrap();
+    assert_eq!(ideas.len(), 2);
+    let id = ideas.iter().find_map(|i| i.state.idea().filter(|i| i.details.title.to_string() == markup)).unwrap().id;
+    let member = server.sign_in(&email(&round, only(&round, |r| matches!(r, Role::SectorGroupMember { .. })))).await;
+    for path in [format!("/ideer/{id}"), format!("/utlysningar/{call_id}/pipeline")] {
+        let r = server.get(&path, Some(&member)).await;
+        assert_eq!(r.status, 200, "{path}: {r:?}");
+        assert!(r.body.contains(&html(markup)), "{path}: {}", r.body);
+        assert!(!r.body.contains("<script") && !r.body.contains("<b>"), "{path}: {}", r.body);
+    }
 }
 
 on_both_backends!(a_refused_submission_says_why);
