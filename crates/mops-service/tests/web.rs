@@ -1,0 +1,1204 @@
+//! The web application over real HTTP: security headers, staff sign-in and
+//! sessions, cross-site request forgery, applicants' one-time links, who may
+//! see what (and that what one may not see answers like what does not
+//! exist), commands through forms, the public submission form, rate limits
+//! and the language switch. The whole service ([`serve::app`]) runs
+//! in-process on an ephemeral port, on each backend; requests are plain
+//! HTTP/1.1 over a TCP stream, as in `tests/api.rs`.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use chrono::{Duration, Utc};
+use common::{Place, TestDb};
+use mops_core::domain::{CallId, IdeaId, PersonId, SectorGroupId, Title};
+use mops_core::people::SectorGroup;
+use mops_core::reference::{Round2010, Step, round_2010_in};
+use mops_core::timers::TimerConfig;
+use mops_core::{CallCommand, CallPhase, IdeaState, Role, Stage};
+use mops_service::people::{ChangedBy, Password, PeopleStore, seed_reference};
+use mops_service::replay::replay_round;
+use mops_service::serve;
+use mops_service::store::{CallRequest, Db, Store};
+use mops_service::web::WebConfig;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+/// The staff's password in every test.
+const PASSWORD: &str = "draknastet-2010";
+
+// ---------------------------------------------------------------------------
+// A plain HTTP/1.1 client
+
+/// A response: status, headers (names lower-cased, in order, repeated ones
+/// kept) and body.
+#[derive(Debug)]
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    /// Where a redirect points; panics on anything but a 303.
+    fn see_other(&self) -> &str {
+        assert_eq!(self.status, 303, "a redirect: {self:?}");
+        self.header("location").expect("a Location")
+    }
+
+    /// The whole `Set-Cookie` line for the cookie `name`, if one is set.
+    fn set_cookie(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n == "set-cookie")
+            .map(|(_, v)| v.as_str())
+            .find(|v| v.starts_with(&format!("{name}=")))
+    }
+
+    /// `mops_session=…`, ready for a `Cookie` header.
+    fn session(&self) -> String {
+        let line = self.set_cookie("mops_session").unwrap_or_else(|| panic!("a session cookie: {self:?}"));
+        line.split(';').next().unwrap().trim().to_owned()
+    }
+
+    /// The value of the first form field named `name` on the page.
+    fn field(&self, name: &str) -> String {
+        let needle = format!("name=\"{name}\" value=\"");
+        let start =
+            self.body.find(&needle).unwrap_or_else(|| panic!("a field {name:?} on {}", self.body)) + needle.len();
+        self.body[start..].split('"').next().unwrap().to_owned()
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// A body sent with `Transfer-Encoding: chunked`, put together.
+fn dechunk(mut body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let end = find(body, b"\r\n").expect("a chunk size");
+        let size = std::str::from_utf8(&body[..end]).unwrap().split(';').next().unwrap().trim();
+        let size = usize::from_str_radix(size, 16).expect("a hexadecimal chunk size");
+        body = &body[end + 2..];
+        if size == 0 {
+            return out;
+        }
+        out.extend_from_slice(&body[..size]);
+        body = &body[size + 2..];
+    }
+}
+
+async fn request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
+    let mut stream = TcpStream::connect(addr).await.expect("the server answers");
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    if method == "POST" {
+        head.push_str("Content-Type: application/x-www-form-urlencoded\r\n");
+        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    head.push_str("\r\n");
+    head.push_str(body);
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    tokio::time::timeout(std::time::Duration::from_secs(30), stream.read_to_end(&mut response))
+        .await
+        .expect("an answer in time")
+        .unwrap();
+    let split = find(&response, b"\r\n\r\n").expect("a head and a body");
+    let head = std::str::from_utf8(&response[..split]).expect("an ASCII head");
+    let mut lines = head.split("\r\n");
+    let status = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|s| s.parse().ok()).expect("a status");
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let raw = &response[split + 4..];
+    let chunked = headers.iter().any(|(n, v)| n == "transfer-encoding" && v.contains("chunked"));
+    let body = if chunked { dechunk(raw) } else { raw.to_vec() };
+    Reply { status, headers, body: String::from_utf8(body).expect("UTF-8") }
+}
+
+/// `application/x-www-form-urlencoded`, every byte but the unreserved ones
+/// escaped.
+fn form(fields: &[(&str, &str)]) -> String {
+    let enc = |s: &str| {
+        s.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+                _ => format!("%{b:02X}"),
+            })
+            .collect::<String>()
+    };
+    fields.iter().map(|(k, v)| format!("{}={}", enc(k), enc(v))).collect::<Vec<_>>().join("&")
+}
+
+/// Text as the templates print it (minijinja's HTML escaping).
+fn html(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#x27;")
+        .replace('/', "&#x2f;")
+}
+
+// ---------------------------------------------------------------------------
+// The server
+
+/// The whole service on an ephemeral port, with sign-in mails as `.eml`
+/// files in a folder of its own; stops when dropped.
+struct Server {
+    addr: SocketAddr,
+    mail_dir: tempfile::TempDir,
+    _stop: oneshot::Sender<()>,
+}
+
+impl Server {
+    async fn start(db: Db, rate_per_minute: u32) -> Self {
+        Self::start_at(db, rate_per_minute, None).await
+    }
+
+    /// With `public_url` `None`, the server's own `http://` address.
+    async fn start_at(db: Db, rate_per_minute: u32, public_url: Option<&str>) -> Self {
+        let listener = serve::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mail_dir = tempfile::tempdir().expect("a mail folder");
+        let config = WebConfig {
+            public_url: public_url.map_or_else(|| format!("http://{addr}"), str::to_owned),
+            transport: mops_service::mail::Transport::Files(mail_dir.path().to_owned()),
+            from: "MOPS <mops@example.se>".parse().unwrap(),
+            rate_per_minute,
+        };
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            axum::serve(listener, serve::app(db, config).into_make_service_with_connect_info::<SocketAddr>())
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.await;
+                })
+                .await
+                .unwrap();
+        });
+        Self { addr, mail_dir, _stop: stop }
+    }
+
+    fn origin(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    async fn get(&self, path: &str, cookie: Option<&str>) -> Reply {
+        let headers: Vec<(&str, &str)> = cookie.map(|c| ("Cookie", c)).into_iter().collect();
+        request(self.addr, "GET", path, &headers, "").await
+    }
+
+    /// A form posted from one of the service's own pages, as a browser
+    /// sends it.
+    async fn post(&self, path: &str, cookie: Option<&str>, fields: &[(&str, &str)]) -> Reply {
+        let origin = self.origin();
+        self.post_with(path, cookie, fields, &[("Origin", &origin), ("Sec-Fetch-Site", "same-origin")]).await
+    }
+
+    async fn post_with(
+        &self,
+        path: &str,
+        cookie: Option<&str>,
+        fields: &[(&str, &str)],
+        extra: &[(&str, &str)],
+    ) -> Reply {
+        let mut headers: Vec<(&str, &str)> = cookie.map(|c| ("Cookie", c)).into_iter().collect();
+        headers.extend_from_slice(extra);
+        request(self.addr, "POST", path, &headers, &form(fields)).await
+    }
+
+    /// Signs in with a password; returns the session cookie.
+    async fn sign_in(&self, email: &str) -> String {
+        let r = self.post("/logga-in", None, &[("email", email), ("password", PASSWORD), ("nasta", "/")]).await;
+        assert_eq!(r.see_other(), "/");
+        r.session()
+    }
+
+    /// The sign-in mails written so far: file and text body.
+    fn mails(&self) -> Vec<(PathBuf, String)> {
+        let mut mails: Vec<(PathBuf, String)> = std::fs::read_dir(self.mail_dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+            .map(|p| {
+                let bytes = std::fs::read(&p).unwrap();
+                let parsed = mail_parser::MessageParser::default().parse(&bytes).expect("a mail");
+                let text = parsed.body_text(0).expect("a text body").into_owned();
+                (p, text)
+            })
+            .collect();
+        mails.sort();
+        mails
+    }
+
+    /// The sign-in link in a mail's text: `/lank/{secret}`.
+    fn link_in(&self, text: &str) -> String {
+        let prefix = format!("{}/lank/", self.origin());
+        let start = text.find(&prefix).unwrap_or_else(|| panic!("a link to {prefix} in {text}"));
+        let secret: String = text[start + prefix.len()..].chars().take_while(char::is_ascii_hexdigit).collect();
+        assert_eq!(secret.len(), 64, "a 256-bit secret: {text}");
+        format!("/lank/{secret}")
+    }
+
+    /// Signs in an applicant by a link sent to them; returns the session cookie.
+    async fn sign_in_by_link(&self, email: &str) -> String {
+        let before: Vec<PathBuf> = self.mails().into_iter().map(|(p, _)| p).collect();
+        let r = self.post("/inloggningslank", None, &[("email", email)]).await;
+        assert_eq!(r.status, 200, "{r:?}");
+        let new: Vec<(PathBuf, String)> = self.mails().into_iter().filter(|(p, _)| !before.contains(p)).collect();
+        assert_eq!(new.len(), 1, "one mail for {email}");
+        let r = self.post(&self.link_in(&new[0].1), None, &[]).await;
+        assert_eq!(r.see_other(), "/mina-ideer");
+        r.session()
+    }
+}
+
+/// Everything logged, as text: the refusals must be there, without
+/// personal data.
+#[derive(Clone, Default)]
+struct Log(Arc<Mutex<Vec<u8>>>);
+
+impl Log {
+    /// The one log of this test binary (every test writes to it).
+    fn get() -> Self {
+        static LOG: OnceLock<Log> = OnceLock::new();
+        LOG.get_or_init(|| {
+            let log = Self::default();
+            let writer = log.clone();
+            let subscriber = tracing_subscriber::fmt()
+                .with_ansi(false)
+                .with_max_level(tracing::Level::INFO)
+                .with_writer(move || writer.clone())
+                .finish();
+            tracing::subscriber::set_global_default(subscriber).expect("the only subscriber of this test binary");
+            log
+        })
+        .clone()
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for Log {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The 2010 round
+
+/// How much of the 2010 round to replay.
+#[derive(Debug, Clone, Copy)]
+enum Upto {
+    /// The call created and opened (in 2010), no ideas.
+    Open,
+    /// Every idea submitted, the call in its Selection phase.
+    Selection,
+    /// The whole round.
+    End,
+}
+
+/// The 2010 round replayed up to `upto`, with its people. Each test and
+/// backend has ids of its own, so the shared log tells them apart.
+async fn round(test: &TestDb, test_number: u32, upto: Upto) -> Round2010 {
+    let backend = match test.place {
+        Place::Sqlite(_) => 0,
+        Place::Postgres { .. } => 1,
+    };
+    let mut round = round_2010_in(100 + 2 * test_number + backend);
+    match upto {
+        Upto::Open => round.steps.truncate(2),
+        Upto::Selection => {
+            let at = round
+                .steps
+                .iter()
+                .position(|s| {
+                    matches!(s, Step::Call { command: CallCommand::Advance { to: CallPhase::Selection }, .. })
+                })
+                .expect("the round reaches its Selection phase");
+            round.steps.truncate(at + 1);
+        }
+        Upto::End => {}
+    }
+    replay_round(&test.db, &round, &TimerConfig::default(), |_, _, _| {}).await.expect("the round replays");
+    seed_reference(&test.db, &round, PASSWORD).await.expect("the people");
+    round
+}
+
+fn email(round: &Round2010, person: PersonId) -> String {
+    round.person(person).expect("a person of the round").email.to_string()
+}
+
+/// Someone whose only role in the round is `role`.
+fn only(round: &Round2010, role: fn(&Role) -> bool) -> PersonId {
+    *round.roles.iter().find(|(_, r)| r.len() == 1 && role(&r[0])).expect("such a person").0
+}
+
+fn lead_of(round: &Round2010, n: usize) -> PersonId {
+    // The round's idea n is submitted by its applicant n (people 100 + n).
+    let lead = round.people.iter().filter(|p| round.roles.get(&p.id).is_none_or(Vec::is_empty)).nth(n);
+    lead.expect("an applicant").id
+}
+
+async fn idea(db: &Db, id: IdeaId) -> (IdeaState, i64, usize) {
+    let stored = db.idea(id).await.unwrap().expect("stored");
+    let events = db.idea_events(id).await.unwrap().len();
+    (stored.state, stored.version, events)
+}
+
+/// A copy of the 2010 call open now: it opened yesterday and every date
+/// after that moves with it.
+async fn open_call_now(db: &Db, round: &Round2010) -> CallId {
+    let mut definition = round.definition.clone();
+    let shift = Utc::now() - Duration::days(1) - definition.timeline.opens_at;
+    let t = &mut definition.timeline;
+    for at in [&mut t.opens_at, &mut t.closes_at, &mut t.panel_at, &mut t.plan_deadline, &mut t.decision_meeting_at] {
+        *at += shift;
+    }
+    for s in &mut t.seminars {
+        s.starts_at += shift;
+        s.ends_at += shift;
+    }
+    definition.title = Title::parse("Framtidens omsorg, andra omgången").unwrap();
+    let id = CallId::from_uuid(Uuid::new_v4());
+    for command in
+        [CallCommand::Create { id, definition: Box::new(definition) }, CallCommand::Advance { to: CallPhase::Open }]
+    {
+        db.execute_call(CallRequest {
+            call: id,
+            command: &command,
+            actor: &round.actor(round.process_leader),
+            now: Utc::now(),
+            expected_version: None,
+            idempotency_key: None,
+        })
+        .await
+        .expect("an open call");
+    }
+    id
+}
+
+// ---------------------------------------------------------------------------
+// 1. Security headers
+
+on_both_backends!(every_page_carries_the_security_headers);
+
+async fn every_page_carries_the_security_headers(test: &TestDb) {
+    let server = Server::start(test.db.clone(), 1000).await;
+    for (path, status) in [("/", 200), ("/logga-in", 200), ("/finns-inte", 404), ("/static/style.css", 200)] {
+        let r = server.get(path, None).await;
+        assert_eq!(r.status, status, "{path}: {r:?}");
+        let csp = r.header("content-security-policy").unwrap_or_else(|| panic!("{path}: a CSP: {r:?}"));
+        for directive in ["frame-ancestors 'none'", "script-src 'none'", "default-src 'self'", "object-src 'none'"] {
+            assert!(csp.contains(directive), "{path}: {directive} in {csp}");
+        }
+        assert_eq!(r.header("x-content-type-options"), Some("nosniff"), "{path}");
+        assert_eq!(r.header("x-frame-options"), Some("DENY"), "{path}");
+        assert_eq!(r.header("referrer-policy"), Some("same-origin"), "{path}");
+        // Over plain HTTP, no HSTS: a browser would ignore it, and a test
+        // server must not pin a name to TLS.
+        assert_eq!(r.header("strict-transport-security"), None, "{path}");
+    }
+    let r = server.get("/", None).await;
+    assert!(r.header("content-type").unwrap().starts_with("text/html"), "{r:?}");
+    assert!(r.body.starts_with("<!doctype html>"), "{}", r.body);
+
+    // Served as https://, HSTS is sent.
+    let https = Server::start_at(test.db.clone(), 1000, Some("https://mops.example.se")).await;
+    let r = https.get("/", None).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(r.header("strict-transport-security").is_some_and(|v| v.starts_with("max-age=")), "{r:?}");
+}
+
+// ---------------------------------------------------------------------------
+// 2. Staff sign-in and sessions
+
+on_both_backends!(staff_sign_in_and_sessions);
+
+async fn staff_sign_in_and_sessions(test: &TestDb) {
+    let round = round(test, 2, Upto::Open).await;
+    let leader = email(&round, round.process_leader);
+    let server = Server::start(test.db.clone(), 1000).await;
+
+    // Not signed in: the process leader's page sends to the sign-in page and back.
+    let r = server.get("/admin", None).await;
+    assert_eq!(r.see_other(), "/logga-in?nasta=/admin");
+
+    // A wrong password, or an unknown address: 401, the same page, a
+    // message in Swedish, and no session.
+    let wrong = server.post("/logga-in", None, &[("email", &leader), ("password", "fel"), ("nasta", "/admin")]).await;
+    assert_eq!(wrong.status, 401, "{wrong:?}");
+    assert!(wrong.body.contains("E-postadressen eller lösenordet stämmer inte"), "{}", wrong.body);
+    assert!(wrong.body.contains("<html lang=\"sv\">"), "{}", wrong.body);
+    assert_eq!(wrong.set_cookie("mops_session"), None, "{wrong:?}");
+    let unknown = server
+        .post("/logga-in", None, &[("email", "ingen@example.org"), ("password", PASSWORD), ("nasta", "/admin")])
+        .await;
+    assert_eq!(unknown.status, 401, "{unknown:?}");
+    assert_eq!(unknown.body, wrong.body, "the page does not tell who has an account");
+    assert_eq!(unknown.set_cookie("mops_session"), None, "{unknown:?}");
+
+    // The right password: back to where they were going, with a session
+    // cookie that scripts cannot read and other sites do not send along.
+    let r = server.post("/logga-in", None, &[("email", &leader), ("password", PASSWORD), ("nasta", "/admin")]).await;
+    assert_eq!(r.see_other(), "/admin");
+    let line = r.set_cookie("mops_session").expect("a session cookie").to_owned();
+    let attributes: Vec<String> = line.split(';').skip(1).map(|a| a.trim().to_ascii_lowercase()).collect();
+    assert!(attributes.iter().any(|a| a == "httponly"), "{line}");
+    assert!(attributes.iter().any(|a| a == "samesite=lax"), "{line}");
+    assert!(attributes.iter().any(|a| a == "path=/"), "{line}");
+    assert!(!attributes.iter().any(|a| a == "secure"), "plain HTTP: {line}");
+    let first = r.session();
+    assert_eq!(server.get("/admin", Some(&first)).await.status, 200);
+
+    // Signing in again with that session gives a new id, and the old one
+    // stops working: an id known before sign-in cannot ride along.
+    let r = server
+        .post("/logga-in", Some(&first), &[("email", &leader), ("password", PASSWORD), ("nasta", "/admin")])
+        .await;
+    assert_eq!(r.see_other(), "/admin");
+    let second = r.session();
+    assert_ne!(second, first);
+    assert_eq!(server.get("/admin", Some(&second)).await.status, 200);
+    assert!(server.get("/admin", Some(&first)).await.see_other().starts_with("/logga-in"));
+    // An id planted by someone else is not adopted either.
+    let planted = "mops_session=QUJDREVGR0hJSktMTU5PUA";
+    let r = server.post("/logga-in", Some(planted), &[("email", &leader), ("password", PASSWORD)]).await;
+    assert_eq!(r.see_other(), "/");
+    assert_ne!(r.session(), planted);
+    assert!(server.get("/admin", Some(planted)).await.see_other().starts_with("/logga-in"));
+
+    // `nasta` is followed only to a path on this site.
+    for next in ["//evil.example", "https://evil.example/", "/\\evil.example", "evil.example", "javascript:alert(1)"] {
+        let r = server.post("/logga-in", None, &[("email", &leader), ("password", PASSWORD), ("nasta", next)]).await;
+        assert_eq!(r.see_other(), "/", "nasta={next}");
+        let signed_in = r.session();
+        let path = format!("/logga-in?nasta={}", form(&[("x", next)]).trim_start_matches("x="));
+        assert_eq!(server.get(&path, Some(&signed_in)).await.see_other(), "/", "GET nasta={next}");
+    }
+
+    // Signing out ends the session on the server: the old cookie gives
+    // nothing any more.
+    let r = server.post("/logga-ut", Some(&second), &[]).await;
+    assert_eq!(r.see_other(), "/");
+    assert!(server.get("/admin", Some(&second)).await.see_other().starts_with("/logga-in"));
+    let r = server.get("/", Some(&second)).await;
+    assert!(r.body.contains("href=\"/logga-in\""), "signed out: {}", r.body);
+
+    // A user disabled while signed in is signed out at their next request,
+    // and cannot sign in again.
+    let board = only(&round, |r| matches!(r, Role::BoardMember));
+    let cookie = server.sign_in(&email(&round, board)).await;
+    let board_page = format!("/utlysningar/{}/beslut", round.call_id);
+    assert_eq!(server.get(&board_page, Some(&cookie)).await.status, 200);
+    assert!(test.db.disable_user(board, ChangedBy::CommandLine).await.unwrap());
+    assert!(server.get(&board_page, Some(&cookie)).await.see_other().starts_with("/logga-in"));
+    let r = server.post("/logga-in", None, &[("email", &email(&round, board)), ("password", PASSWORD)]).await;
+    assert_eq!((r.status, r.set_cookie("mops_session")), (401, None), "{r:?}");
+
+    // Served as https://, the cookie is Secure.
+    let https = Server::start_at(test.db.clone(), 1000, Some("https://mops.example.se")).await;
+    let origin = https.origin();
+    let r = https
+        .post_with(
+            "/logga-in",
+            None,
+            &[("email", &leader), ("password", PASSWORD)],
+            &[("Origin", &origin), ("Sec-Fetch-Site", "same-origin")],
+        )
+        .await;
+    assert_eq!(r.see_other(), "/");
+    let line = r.set_cookie("mops_session").expect("a session cookie");
+    assert!(line.split(';').any(|a| a.trim().eq_ignore_ascii_case("secure")), "{line}");
+}
+
+// ---------------------------------------------------------------------------
+// 3. Cross-site request forgery
+
+on_both_backends!(cross_site_posts_are_refused);
+
+async fn cross_site_posts_are_refused(test: &TestDb) {
+    let round = round(test, 3, Upto::Selection).await;
+    let member = only(&round, |r| matches!(r, Role::SectorGroupMember { .. }));
+    let server = Server::start(test.db.clone(), 1000).await;
+    let cookie = server.sign_in(&email(&round, member)).await;
+    let target = round.ideas[0].id;
+    let (_, version, events) = idea(&test.db, target).await;
+    let choice = format!("choice_{target}");
+    let motivation = format!("motivation_{target}");
+    let fields = [
+        ("form_key", "csrf-test"),
+        ("confirm", "yes"),
+        (choice.as_str(), "select"),
+        (motivation.as_str(), "Idén svarar väl mot utlysningens teman."),
+    ];
+    let path = format!("/utlysningar/{}/urval", round.call_id);
+
+    let evil: [&[(&str, &str)]; 3] = [
+        &[("Origin", "http://evil.example")],
+        &[("Sec-Fetch-Site", "cross-site")],
+        &[("Origin", "http://evil.example"), ("Sec-Fetch-Site", "cross-site")],
+    ];
+    for headers in evil {
+        let r = server.post_with(&path, Some(&cookie), &fields, headers).await;
+        assert_eq!(r.status, 403, "{headers:?}: {r:?}");
+        assert_eq!(r.header("x-frame-options"), Some("DENY"), "the refusal has the headers too");
+        let (state, v, n) = idea(&test.db, target).await;
+        assert_eq!((state.stage(), v, n), (Stage::Submitted, version, events), "{headers:?}: nothing changed");
+    }
+    // Signing someone out or in from another site is refused as well.
+    let r = server.post_with("/logga-ut", Some(&cookie), &[], &[("Sec-Fetch-Site", "cross-site")]).await;
+    assert_eq!(r.status, 403, "{r:?}");
+    assert_eq!(server.get(&format!("/utlysningar/{}/pipeline", round.call_id), Some(&cookie)).await.status, 200);
+    let r = server
+        .post_with(
+            "/logga-in",
+            None,
+            &[("email", &email(&round, member)), ("password", PASSWORD)],
+            &[("Origin", "http://evil.example")],
+        )
+        .await;
+    assert_eq!(r.status, 403, "{r:?}");
+    assert_eq!(r.set_cookie("mops_session"), None);
+
+    // The same form from the service's own page is taken.
+    let r = server.post(&path, Some(&cookie), &fields).await;
+    assert_eq!(r.see_other(), format!("/utlysningar/{}/pipeline", round.call_id));
+    let (state, v, _) = idea(&test.db, target).await;
+    assert_eq!((state.stage(), v), (Stage::Selected, version + 1));
+    let r = server.get(&format!("/utlysningar/{}/pipeline", round.call_id), Some(&cookie)).await;
+    assert!(r.body.contains("Antal beslut som sparats: 1"), "{}", r.body);
+}
+
+// ---------------------------------------------------------------------------
+// 4. One-time sign-in links
+
+on_both_backends!(one_time_links_for_applicants);
+
+async fn one_time_links_for_applicants(test: &TestDb) {
+    let round = round(test, 4, Upto::Selection).await;
+    // Applicant 1 leads idea 1 and is a co-applicant on idea 0.
+    let applicant = lead_of(&round, 1);
+    let address = email(&round, applicant);
+    let server = Server::start(test.db.clone(), 1000).await;
+
+    let known = server.post("/inloggningslank", None, &[("email", &address)]).await;
+    assert_eq!(known.status, 200, "{known:?}");
+    assert!(known.body.contains("Kontrollera din e-post"), "{}", known.body);
+    let mails = server.mails();
+    assert_eq!(mails.len(), 1, "one mail: {mails:?}");
+    let raw = std::fs::read_to_string(&mails[0].0).unwrap();
+    assert!(raw.contains(&address), "to the applicant: {raw}");
+    let link = server.link_in(&mails[0].1);
+
+    // An unknown address: the same page, and no mail.
+    let unknown = server.post("/inloggningslank", None, &[("email", "ingen.alls@example.org")]).await;
+    assert_eq!(unknown.status, 200, "{unknown:?}");
+    assert_eq!(unknown.body, known.body, "the page does not tell who has an account");
+    assert_eq!(server.mails().len(), 1);
+    // Not an address at all: the sign-in page says so.
+    let r = server.post("/inloggningslank", None, &[("email", "inte en adress")]).await;
+    assert_eq!(r.status, 422, "{r:?}");
+    assert!(r.body.contains("Skriv en giltig e-postadress"), "{}", r.body);
+    assert_eq!(server.mails().len(), 1);
+
+    // Opening the link (as a mail scanner would, twice) uses up nothing.
+    for _ in 0..2 {
+        let r = server.get(&link, None).await;
+        assert_eq!(r.status, 200, "{r:?}");
+        assert!(r.body.contains(&format!("action=\"{link}\"")), "a button: {}", r.body);
+        assert_eq!(r.set_cookie("mops_session"), None);
+    }
+    // The button signs in, once.
+    let r = server.post(&link, None, &[]).await;
+    assert_eq!(r.see_other(), "/mina-ideer");
+    let cookie = r.session();
+    let r = server.get("/mina-ideer", Some(&cookie)).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    for n in [0, 1] {
+        assert!(r.body.contains(&round.ideas[n].id.to_string()), "idea {n}: {}", r.body);
+        assert!(r.body.contains(&html(round.ideas[n].title)), "idea {n}: {}", r.body);
+    }
+    assert!(!r.body.contains(&round.ideas[2].id.to_string()), "not another applicant's idea: {}", r.body);
+    let again = server.post(&link, None, &[]).await;
+    assert_eq!(again.status, 410, "{again:?}");
+    assert!(again.body.contains("Länken har redan använts"), "{}", again.body);
+    assert_eq!(again.set_cookie("mops_session"), None);
+    assert_eq!(server.get(&link, None).await.status, 410);
+
+    // An unknown link and an expired one: 410, no session.
+    let unknown_link = format!("/lank/{}", "0".repeat(64));
+    assert_eq!(server.get(&unknown_link, None).await.status, 410);
+    let r = server.post(&unknown_link, None, &[]).await;
+    assert_eq!((r.status, r.set_cookie("mops_session")), (410, None), "{r:?}");
+    let expired = mops_service::web::session::create_link(&test.db, applicant, Utc::now() - Duration::minutes(31))
+        .await
+        .expect("a link made 31 minutes ago");
+    let expired = format!("/lank/{expired}");
+    assert_eq!(server.get(&expired, None).await.status, 410);
+    let r = server.post(&expired, None, &[]).await;
+    assert_eq!((r.status, r.set_cookie("mops_session")), (410, None), "{r:?}");
+    // A disabled user gets no link, and the same page.
+    let disabled = lead_of(&round, 5);
+    assert!(test.db.disable_user(disabled, ChangedBy::CommandLine).await.unwrap());
+    let r = server.post("/inloggningslank", None, &[("email", &email(&round, disabled))]).await;
+    assert_eq!((r.status, &r.body), (200, &known.body));
+    assert_eq!(server.mails().len(), 1, "no mail to a disabled user");
+    // A live one made the same way works: the expired one failed for its age.
+    let live = mops_service::web::session::create_link(&test.db, applicant, Utc::now()).await.unwrap();
+    assert_eq!(server.post(&format!("/lank/{live}"), None, &[]).await.see_other(), "/mina-ideer");
+}
+
+// ---------------------------------------------------------------------------
+// 5. Who may see what
+
+on_both_backends!(what_one_may_not_see_answers_404);
+
+async fn what_one_may_not_see_answers_404(test: &TestDb) {
+    let log = Log::get();
+    let db = test.db.clone();
+    let round = round(test, 5, Upto::End).await;
+    let server = Server::start(db.clone(), 1000).await;
+    let idea_id = |n: usize| round.ideas[n].id;
+    let page = |n: usize| format!("/ideer/{}", idea_id(n));
+
+    // Applicant 2 leads idea 2 only; idea 3 is another applicant's.
+    let a = lead_of(&round, 2);
+    let a_cookie = server.sign_in_by_link(&email(&round, a)).await;
+    assert_eq!(server.get(&page(2), Some(&a_cookie)).await.status, 200);
+    let refused = server.get(&page(3), Some(&a_cookie)).await;
+    assert_eq!(refused.status, 404, "{refused:?}");
+    let unknown = server.get(&format!("/ideer/{}", Uuid::new_v4()), Some(&a_cookie)).await;
+    assert_eq!(unknown.status, 404);
+    assert_eq!(refused.body, unknown.body, "another's idea answers like one that does not exist");
+    assert!(!refused.body.contains(round.ideas[3].title), "{}", refused.body);
+    // Nor can they act on it.
+    let (_, version, events) = idea(&db, idea_id(3)).await;
+    let v = version.to_string();
+    let fields =
+        [("action", "withdraw"), ("version", v.as_str()), ("form_key", "idor"), ("reason", "Vi drar tillbaka.")];
+    let r = server.post(&format!("{}/kommando", page(3)), Some(&a_cookie), &fields).await;
+    assert_eq!(r.status, 404, "{r:?}");
+    let (_, v, n) = idea(&db, idea_id(3)).await;
+    assert_eq!((v, n), (version, events), "nothing written");
+    // The refusal is logged with the ids, and nothing personal.
+    let logged = log.text();
+    let line = logged
+        .lines()
+        .find(|l| l.contains("refused") && l.contains(&idea_id(3).to_string()) && l.contains(&a.to_string()))
+        .unwrap_or_else(|| panic!("the refusal is logged: {logged}"));
+    assert!(line.contains("WARN"), "{line}");
+    assert!(!line.contains(&email(&round, a)) && !line.contains(round.ideas[3].title), "{line}");
+
+    // A panel member does not see the idea they declared a conflict on.
+    let conflicted = db.idea(idea_id(5)).await.unwrap().unwrap().state;
+    let panelist = *conflicted.development().unwrap().conflicts.keys().next().expect("a declared conflict");
+    let p_cookie = server.sign_in(&email(&round, panelist)).await;
+    assert_eq!(server.get(&page(5), Some(&p_cookie)).await.status, 404);
+    assert_eq!(server.get(&page(0), Some(&p_cookie)).await.status, 200);
+    let (_, v5, e5) = idea(&db, idea_id(5)).await;
+    let v = v5.to_string();
+    let fields = [("action", "give_feedback"), ("version", v.as_str()), ("form_key", "idor-2"), ("feedback", "Bra.")];
+    assert_eq!(server.post(&format!("{}/kommando", page(5)), Some(&p_cookie), &fields).await.status, 404);
+    assert_eq!(idea(&db, idea_id(5)).await.2, e5);
+    assert!(log.text().lines().any(|l| l.contains("refused") && l.contains(&idea_id(5).to_string())));
+
+    // The board sees what was prepared for it, not what never reached it.
+    let board = only(&round, |r| matches!(r, Role::BoardMember));
+    let b_cookie = server.sign_in(&email(&round, board)).await;
+    assert_eq!(server.get(&page(0), Some(&b_cookie)).await.status, 200);
+    assert_eq!(server.get(&page(10), Some(&b_cookie)).await.status, 404);
+    // Nor the process leader's page.
+    assert_eq!(server.get("/admin", Some(&b_cookie)).await.status, 404);
+    assert_eq!(server.get("/admin", Some(&a_cookie)).await.status, 404);
+    assert!(log.text().contains("refused the process leader's page"));
+    let leader_cookie = server.sign_in(&email(&round, round.process_leader)).await;
+    assert_eq!(server.get("/admin", Some(&leader_cookie)).await.status, 200);
+
+    // A member of another sector group does not see this call's pipeline,
+    // nor select in it; this call's sector group does.
+    let other_group =
+        SectorGroup { id: SectorGroupId::from_uuid(Uuid::new_v4()), name: Title::parse("Skola").unwrap() };
+    db.add_sector_group(&other_group, ChangedBy::CommandLine).await.unwrap();
+    let outsider = lead_of(&round, 20);
+    db.grant_role(outsider, Role::SectorGroupMember { group: other_group.id }, ChangedBy::CommandLine).await.unwrap();
+    db.set_password(outsider, &Password::new(PASSWORD).unwrap(), ChangedBy::CommandLine).await.unwrap();
+    let o_cookie = server.sign_in(&email(&round, outsider)).await;
+    let pipeline = format!("/utlysningar/{}/pipeline", round.call_id);
+    let r = server.get(&pipeline, Some(&o_cookie)).await;
+    assert_eq!(r.status, 404, "{r:?}");
+    let r = server
+        .post(
+            &format!("/utlysningar/{}/urval", round.call_id),
+            Some(&o_cookie),
+            &[("form_key", "x"), ("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(r.status, 404, "{r:?}");
+    assert!(log.text().lines().any(|l| l.contains("refused a staff page") && l.contains(&outsider.to_string())));
+    let member = only(&round, |r| matches!(r, Role::SectorGroupMember { .. }));
+    let m_cookie = server.sign_in(&email(&round, member)).await;
+    assert_eq!(server.get(&pipeline, Some(&m_cookie)).await.status, 200);
+}
+
+// ---------------------------------------------------------------------------
+// 6. Commands through forms
+
+on_both_backends!(commands_through_forms);
+
+async fn commands_through_forms(test: &TestDb) {
+    let db = test.db.clone();
+    let round = round(test, 6, Upto::Selection).await;
+    let member = only(&round, |r| matches!(r, Role::SectorGroupMember { .. }));
+    let server = Server::start(db.clone(), 1000).await;
+    let cookie = server.sign_in(&email(&round, member)).await;
+    let idea_id = |n: usize| round.ideas[n].id;
+
+    // A stale page: the version it showed is not the idea's any more.
+    let target = idea_id(0);
+    let page = format!("/ideer/{target}");
+    let r = server.get(&page, Some(&cookie)).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let (_, version, events) = idea(&db, target).await;
+    assert!(r.body.contains(&format!("name=\"version\" value=\"{version}\"")), "the page's version: {}", r.body);
+    let stale = (version - 1).to_string();
+    let fields = [("action", "select"), ("version", stale.as_str()), ("form_key", "stale-1")];
+    let r = server.post(&format!("{page}/kommando"), Some(&cookie), &fields).await;
+    assert_eq!(r.see_other(), page);
+    let r = server.get(&page, Some(&cookie)).await;
+    assert!(r.body.contains("Någon annan hann ändra idén"), "{}", r.body);
+    let (state, v, n) = idea(&db, target).await;
+    assert_eq!((state.stage(), v, n), (Stage::Submitted, version, events), "nothing written");
+    // The flash is shown once.
+    assert!(!server.get(&page, Some(&cookie)).await.body.contains("Någon annan hann ändra idén"));
+
+    // The same form twice (a double click): one event.
+    let current = version.to_string();
+    let fields = [("action", "select"), ("version", current.as_str()), ("form_key", "double-1")];
+    for _ in 0..2 {
+        let r = server.post(&format!("{page}/kommando"), Some(&cookie), &fields).await;
+        assert_eq!(r.see_other(), page);
+        let r = server.get(&page, Some(&cookie)).await;
+        assert!(!r.body.contains("flash error"), "{}", r.body);
+    }
+    let (state, v, n) = idea(&db, target).await;
+    assert_eq!((state.stage(), v, n), (Stage::Selected, version + 1, events + 1));
+
+    // An applicant cannot take the sector group's action on their own idea.
+    let own = idea_id(4);
+    let applicant = server.sign_in_by_link(&email(&round, lead_of(&round, 4))).await;
+    let (_, v4, e4) = idea(&db, own).await;
+    let v = v4.to_string();
+    let fields = [("action", "select"), ("version", v.as_str()), ("form_key", "own-1")];
+    let r = server.post(&format!("/ideer/{own}/kommando"), Some(&applicant), &fields).await;
+    assert_eq!(r.see_other(), format!("/ideer/{own}"));
+    let r = server.get(&format!("/ideer/{own}"), Some(&applicant)).await;
+    assert!(r.body.contains("flash error"), "refused: {}", r.body);
+    let (state, v, n) = idea(&db, own).await;
+    assert_eq!((state.stage(), v, n), (Stage::Submitted, v4, e4), "nothing written");
+
+    // The selection screen.
+    let pipeline = format!("/utlysningar/{}/pipeline", round.call_id);
+    let urval = format!("/utlysningar/{}/urval", round.call_id);
+    let r = server.get(&pipeline, Some(&cookie)).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let key = r.field("form_key");
+    for n in 1..26 {
+        assert!(r.body.contains(&format!("name=\"choice_{}\"", idea_id(n))), "idea {n} selectable: {}", r.body);
+    }
+    let snapshot = |ns: std::ops::Range<usize>| {
+        let db = db.clone();
+        let ids: Vec<IdeaId> = ns.map(idea_id).collect();
+        async move {
+            let mut out = Vec::new();
+            for id in ids {
+                let (s, v, n) = idea(&db, id).await;
+                out.push((s.stage(), v, n));
+            }
+            out
+        }
+    };
+    let before = snapshot(1..26).await;
+    let outbox_before = db.outbox(None, 1000).await.unwrap().len();
+    let names: Vec<(String, String)> =
+        (0..26).map(|n| (format!("choice_{}", idea_id(n)), format!("motivation_{}", idea_id(n)))).collect();
+
+    // Over capacity: one selected already, ten more asked for.
+    let mut fields: Vec<(&str, &str)> = vec![("form_key", key.as_str())];
+    for (choice, _) in &names[1..=10] {
+        fields.push((choice.as_str(), "select"));
+    }
+    let r = server.post(&urval, Some(&cookie), &fields).await;
+    assert_eq!(r.see_other(), pipeline);
+    let r = server.get(&pipeline, Some(&cookie)).await;
+    assert!(r.body.contains("Du kan välja ut högst 10"), "{}", r.body);
+    assert!(r.body.contains("redan utvalda: 1"), "{}", r.body);
+    // Also with confirm=yes straight away.
+    fields.push(("confirm", "yes"));
+    let r = server.post(&urval, Some(&cookie), &fields).await;
+    assert_eq!(r.see_other(), pipeline);
+    assert!(server.get(&pipeline, Some(&cookie)).await.body.contains("Du kan välja ut högst 10"));
+    assert_eq!(snapshot(1..26).await, before, "nothing written");
+
+    // Not selected without a motivation: refused, even when confirmed.
+    for confirm in [None, Some("yes")] {
+        let mut fields: Vec<(&str, &str)> =
+            vec![("form_key", key.as_str()), (names[11].0.as_str(), "not_select"), (names[11].1.as_str(), "  ")];
+        fields.extend(confirm.map(|c| ("confirm", c)));
+        let r = server.post(&urval, Some(&cookie), &fields).await;
+        assert_eq!(r.see_other(), pipeline);
+        let r = server.get(&pipeline, Some(&cookie)).await;
+        assert!(r.body.contains("Skriv en motivering."), "{}", r.body);
+        assert!(r.body.contains(&html(round.ideas[11].title)), "which idea: {}", r.body);
+    }
+    assert_eq!(snapshot(1..26).await, before, "nothing written");
+
+    // Three selected and one not: first a summary to confirm, which writes
+    // nothing…
+    let why = "Idén ligger utanför utlysningens teman.";
+    let mut fields: Vec<(&str, &str)> = vec![("form_key", key.as_str())];
+    for (choice, _) in &names[1..=3] {
+        fields.push((choice.as_str(), "select"));
+    }
+    fields.push((names[11].0.as_str(), "not_select"));
+    fields.push((names[11].1.as_str(), why));
+    let r = server.post(&urval, Some(&cookie), &fields).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(r.body.contains("Bekräfta urvalet"), "{}", r.body);
+    assert!(r.body.contains("name=\"confirm\" value=\"yes\""), "{}", r.body);
+    assert!(r.body.contains(&html(why)), "{}", r.body);
+    assert_eq!(snapshot(1..26).await, before, "nothing written before the confirmation");
+    assert_eq!(db.outbox(None, 1000).await.unwrap().len(), outbox_before);
+
+    // …then, confirmed, the decisions and their mails.
+    fields.push(("confirm", "yes"));
+    let r = server.post(&urval, Some(&cookie), &fields).await;
+    assert_eq!(r.see_other(), pipeline);
+    let r = server.get(&pipeline, Some(&cookie)).await;
+    assert!(r.body.contains("Antal beslut som sparats: 4"), "{}", r.body);
+    assert!(!r.body.contains("flash error"), "{}", r.body);
+    let after = snapshot(1..26).await;
+    for n in 1..26 {
+        let (stage, v, e) = after[n - 1];
+        let (_, v0, e0) = before[n - 1];
+        let expected = match n {
+            1..=3 => Stage::Selected,
+            11 => Stage::NotSelected,
+            _ => Stage::Submitted,
+        };
+        assert_eq!(stage, expected, "idea {n}");
+        if expected == Stage::Submitted {
+            assert_eq!((v, e), (v0, e0), "idea {n} untouched");
+        } else {
+            assert_eq!((v, e), (v0 + 1, e0 + 1), "idea {n}: one event");
+        }
+    }
+    let state = db.idea(idea_id(11)).await.unwrap().unwrap().state;
+    assert!(format!("{state:?}").contains(why), "the motivation is kept: {state:?}");
+    let outbox = db.outbox(None, 1000).await.unwrap();
+    assert!(outbox.len() > outbox_before, "mails queued");
+    for n in [1, 2, 3, 11] {
+        assert!(outbox.iter().any(|row| row.idea_id == idea_id(n)), "a mail about idea {n}");
+    }
+    let queued = outbox.len();
+
+    // The same confirmation again: nothing more.
+    let r = server.post(&urval, Some(&cookie), &fields).await;
+    assert_eq!(r.see_other(), pipeline);
+    assert_eq!(snapshot(1..26).await, after);
+    assert_eq!(db.outbox(None, 1000).await.unwrap().len(), queued);
+
+    // A form's way back is a path on this site only.
+    let (_, v20, _) = idea(&db, idea_id(20)).await;
+    let v = v20.to_string();
+    let fields =
+        [("action", "select"), ("version", v.as_str()), ("form_key", "back-1"), ("tillbaka", "//evil.example/")];
+    let r = server.post(&format!("/ideer/{}/kommando", idea_id(20)), Some(&cookie), &fields).await;
+    assert_eq!(r.see_other(), "/");
+    assert_eq!(idea(&db, idea_id(20)).await.0.stage(), Stage::Selected);
+}
+
+// ---------------------------------------------------------------------------
+// 7. The public submission form
+
+on_both_backends!(the_public_submission_form);
+
+async fn the_public_submission_form(test: &TestDb) {
+    let db = test.db.clone();
+    let round = round(test, 7, Upto::Selection).await;
+    let call_id = open_call_now(&db, &round).await;
+    let server = Server::start(db.clone(), 1000).await;
+    let page = format!("/utlysningar/{call_id}");
+    let r = server.get(&page, None).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(r.body.contains(&format!("action=\"{page}/ansok\"")), "a form: {}", r.body);
+    let key = r.field("form_key");
+    let theme = round.definition.themes[0].to_string();
+    let organisation = round.organisations[1].id.to_string();
+    let summary = "Vi vill pröva mötesplatser där unga undersköterskor lär av varandra.";
+
+    // Bad input: every problem listed, everything typed kept.
+    let bad = [
+        ("form_key", key.as_str()),
+        ("name", "Nora Ny"),
+        ("email", "inte-en-adress"),
+        ("organisation", ""),
+        ("title", "  "),
+        ("summary", summary),
+        ("theme", theme.as_str()),
+        ("language", "sv"),
+    ];
+    let r = server.post(&format!("{page}/ansok"), None, &bad).await;
+    assert_eq!(r.status, 422, "{r:?}");
+    assert!(r.body.contains("Formuläret behöver rättas"), "{}", r.body);
+    for problem in ["Idéns titel:", "Din e-postadress:", "Välj en organisation i listan."] {
+        assert!(r.body.contains(&html(problem)), "{problem}: {}", r.body);
+    }
+    assert!(r.body.contains("value=\"Nora Ny\""), "{}", r.body);
+    assert!(r.body.contains("value=\"inte-en-adress\""), "{}", r.body);
+    assert!(r.body.contains(&html(summary)), "{}", r.body);
+    assert!(r.body.contains(&format!("<option selected>{}</option>", html(&theme))), "{}", r.body);
+    assert!(db.ideas(call_id, None).await.unwrap().is_empty());
+
+    // A good submission: thanks, a new applicant, one idea.
+    let address = "nora.ny@example.org";
+    let good = [
+        ("form_key", key.as_str()),
+        ("name", "Nora Ny"),
+        ("email", address),
+        ("organisation", organisation.as_str()),
+        ("title", "Mötesplatser för unga i omsorgen"),
+        ("summary", summary),
+        ("theme", theme.as_str()),
+        ("language", "sv"),
+    ];
+    let r = server.post(&format!("{page}/ansok"), None, &good).await;
+    assert_eq!(r.see_other(), format!("{page}/tack"));
+    assert_eq!(server.get(&format!("{page}/tack"), None).await.status, 200);
+    let parsed = mops_core::domain::Email::parse(address).unwrap();
+    let user = db.user_by_email(&parsed).await.unwrap().expect("the applicant is registered");
+    assert!(!user.has_password && user.roles.is_empty(), "{user:?}");
+    let ideas = db.ideas(call_id, None).await.unwrap();
+    assert_eq!(ideas.len(), 1);
+    let submitted = ideas[0].state.idea().unwrap();
+    assert_eq!((ideas[0].state.stage(), submitted.lead.person), (Stage::Submitted, user.id));
+    assert_eq!(submitted.details.title.to_string(), "Mötesplatser för unga i omsorgen");
+    // The same form again (a double click): still one idea.
+    let r = server.post(&format!("{page}/ansok"), None, &good).await;
+    assert_eq!(r.see_other(), format!("{page}/tack"));
+    assert_eq!(db.ideas(call_id, None).await.unwrap().len(), 1);
+    // A new form (a new key) is a new idea. What an applicant typed is
+    // shown as text on the staff's pages, never as markup.
+    let again = server.get(&page, None).await.field("form_key");
+    assert_ne!(again, key);
+    let markup = "Idé <script>alert(\"x\")</script> & <b>fet</b>";
+    let mut second = good;
+    second[0].1 = again.as_str();
+    second[4].1 = markup;
+    assert_eq!(server.post(&format!("{page}/ansok"), None, &second).await.see_other(), format!("{page}/tack"));
+    let ideas = db.ideas(call_id, None).await.unwrap();
+    assert_eq!(ideas.len(), 2);
+    let id = ideas.iter().find_map(|i| i.state.idea().filter(|i| i.details.title.to_string() == markup)).unwrap().id;
+    let member = server.sign_in(&email(&round, only(&round, |r| matches!(r, Role::SectorGroupMember { .. })))).await;
+    for path in [format!("/ideer/{id}"), format!("/utlysningar/{call_id}/pipeline")] {
+        let r = server.get(&path, Some(&member)).await;
+        assert_eq!(r.status, 200, "{path}: {r:?}");
+        assert!(r.body.contains(&html(markup)), "{path}: {}", r.body);
+        assert!(!r.body.contains("<script") && !r.body.contains("<b>"), "{path}: {}", r.body);
+    }
+}
+
+on_both_backends!(a_refused_submission_says_why);
+
+/// The 2010 call is no longer open (its deadline passed while the applicant
+/// was writing, say): the submission is refused, and the page says why.
+async fn a_refused_submission_says_why(test: &TestDb) {
+    let db = test.db.clone();
+    let round = round(test, 8, Upto::Selection).await;
+    let server = Server::start(db.clone(), 1000).await;
+    let page = format!("/utlysningar/{}", round.call_id);
+    let ideas = db.ideas(round.call_id, None).await.unwrap().len();
+    let theme = round.definition.themes[0].to_string();
+    let organisation = round.organisations[0].id.to_string();
+    let late = [
+        ("form_key", "late-1"),
+        ("name", "Sune Sen"),
+        ("email", "sune.sen@example.org"),
+        ("organisation", organisation.as_str()),
+        ("title", "En idé som kom för sent"),
+        ("summary", "Idén skrevs färdig efter att utlysningen hade stängt."),
+        ("theme", theme.as_str()),
+        ("language", "sv"),
+    ];
+    let r = server.post(&format!("{page}/ansok"), None, &late).await;
+    assert_eq!(r.status, 422, "{r:?}");
+    assert_eq!(db.ideas(round.call_id, None).await.unwrap().len(), ideas, "nothing submitted");
+    assert!(r.body.contains("role=\"alert\""), "the refusal is shown to the person: {}", r.body);
+}
+
+on_both_backends!(a_draft_call_is_hidden_from_the_public);
+
+/// A call still in draft answers every public path like one that does not
+/// exist.
+async fn a_draft_call_is_hidden_from_the_public(test: &TestDb) {
+    let db = test.db.clone();
+    let round = round(test, 9, Upto::Open).await;
+    let draft = CallId::from_uuid(Uuid::new_v4());
+    db.execute_call(CallRequest {
+        call: draft,
+        command: &CallCommand::Create { id: draft, definition: Box::new(round.definition.clone()) },
+        actor: &round.actor(round.process_leader),
+        now: Utc::now(),
+        expected_version: None,
+        idempotency_key: None,
+    })
+    .await
+    .expect("a draft call");
+    let server = Server::start(db.clone(), 1000).await;
+    let unknown = CallId::from_uuid(Uuid::new_v4());
+    for suffix in ["", "/tack"] {
+        let u = server.get(&format!("/utlysningar/{unknown}{suffix}"), None).await;
+        assert_eq!(u.status, 404, "{u:?}");
+        let d = server.get(&format!("/utlysningar/{draft}{suffix}"), None).await;
+        assert_eq!(d.status, 404, "/utlysningar/{{draft}}{suffix} answers like an unknown call: {d:?}");
+        assert_eq!(d.body, u.body, "{suffix}");
+    }
+    // The process leader sees it.
+    let cookie = server.sign_in(&email(&round, round.process_leader)).await;
+    assert_eq!(server.get(&format!("/utlysningar/{draft}"), Some(&cookie)).await.status, 200);
+}
+
+on_both_backends!(the_minutes_are_for_who_sees_the_board_page);
+
+/// The minutes of the meeting that decided a call's ideas are for the same
+/// people as the call's board page.
+async fn the_minutes_are_for_who_sees_the_board_page(test: &TestDb) {
+    let db = test.db.clone();
+    let round = round(test, 10, Upto::End).await;
+    let server = Server::start(db.clone(), 1000).await;
+    let board = server.sign_in(&email(&round, only(&round, |r| matches!(r, Role::BoardMember)))).await;
+    let leader = server.sign_in(&email(&round, round.process_leader)).await;
+    let member = server.sign_in(&email(&round, only(&round, |r| matches!(r, Role::SectorGroupMember { .. })))).await;
+    let panelist = server.sign_in(&email(&round, only(&round, |r| matches!(r, Role::PanelMember { .. })))).await;
+    let applicant = server.sign_in_by_link(&email(&round, lead_of(&round, 0))).await;
+    let other_group =
+        SectorGroup { id: SectorGroupId::from_uuid(Uuid::new_v4()), name: Title::parse("Skola").unwrap() };
+    db.add_sector_group(&other_group, ChangedBy::CommandLine).await.unwrap();
+    let outsider = lead_of(&round, 20);
+    db.grant_role(outsider, Role::SectorGroupMember { group: other_group.id }, ChangedBy::CommandLine).await.unwrap();
+    db.set_password(outsider, &Password::new(PASSWORD).unwrap(), ChangedBy::CommandLine).await.unwrap();
+    let outsider = server.sign_in(&email(&round, outsider)).await;
+
+    // The round's decisions were taken at its board meeting.
+    let minutes = format!("/protokoll/{}", round.meeting.id);
+    let r = server.get(&minutes, Some(&board)).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(r.body.contains(&html(round.ideas[0].title)), "a granted idea in the minutes: {}", r.body);
+    // Who may see the call's board page may read its minutes; who may not, may not.
+    let board_page = format!("/utlysningar/{}/beslut", round.call_id);
+    for (who, cookie, status) in [
+        ("the board", &board, 200),
+        ("the process leader", &leader, 200),
+        ("the call's sector group", &member, 200),
+        ("a panel member", &panelist, 404),
+        ("an applicant", &applicant, 404),
+        ("another sector group", &outsider, 404),
+    ] {
+        assert_eq!(server.get(&board_page, Some(cookie)).await.status, status, "{who}: the board page");
+        assert_eq!(server.get(&minutes, Some(cookie)).await.status, status, "{who}: the minutes");
+    }
+}
+
+on_both_backends!(the_board_page_links_to_its_minutes);
+
+async fn the_board_page_links_to_its_minutes(test: &TestDb) {
+    let round = round(test, 11, Upto::End).await;
+    let server = Server::start(test.db.clone(), 1000).await;
+    let board = server.sign_in(&email(&round, only(&round, |r| matches!(r, Role::BoardMember)))).await;
+    let r = server.get(&format!("/utlysningar/{}/beslut", round.call_id), Some(&board)).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let start = r.body.find("href=\"/protokoll/").expect("a link to the minutes") + "href=\"".len();
+    let link = r.body[start..].split('"').next().unwrap().to_owned();
+    let r = server.get(&link, Some(&board)).await;
+    assert_eq!(
+        r.status, 200,
+        "{link} opens the minutes of the call's decisions (/protokoll/{}): {r:?}",
+        round.meeting.id
+    );
+    assert!(r.body.contains(&html(round.ideas[0].title)), "a granted idea in the minutes: {}", r.body);
+}
+
+// ---------------------------------------------------------------------------
+// 8. Rate limits
+
+on_both_backends!(sign_in_is_rate_limited);
+
+async fn sign_in_is_rate_limited(test: &TestDb) {
+    let server = Server::start(test.db.clone(), 3).await;
+    let attempt = [("email", "nagon@example.org"), ("password", "gissning")];
+    for n in 1..=3 {
+        let r = server.post("/logga-in", None, &attempt).await;
+        assert_eq!(r.status, 401, "attempt {n}: {r:?}");
+    }
+    let r = server.post("/logga-in", None, &attempt).await;
+    assert_eq!(r.status, 429, "the fourth attempt: {r:?}");
+    // The limit is per address across the limited forms; pages still answer.
+    let r = server.post("/inloggningslank", None, &[("email", "nagon@example.org")]).await;
+    assert_eq!(r.status, 429, "{r:?}");
+    assert_eq!(server.get("/logga-in", None).await.status, 200);
+}
+
+// ---------------------------------------------------------------------------
+// 9. Language
+
+on_both_backends!(swedish_by_default_english_on_request);
+
+async fn swedish_by_default_english_on_request(test: &TestDb) {
+    let server = Server::start(test.db.clone(), 1000).await;
+    let r = server.get("/", None).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(r.body.contains("<html lang=\"sv\">"), "{}", r.body);
+    assert!(r.body.contains("Utlysningar"), "{}", r.body);
+
+    let r = server.get("/sprak/en?tillbaka=/logga-in", None).await;
+    assert_eq!(r.see_other(), "/logga-in");
+    let line = r.set_cookie("mops_lang").expect("a language cookie");
+    assert!(line.starts_with("mops_lang=en;") && line.contains("Path=/"), "{line}");
+    let cookie = line.split(';').next().unwrap().to_owned();
+    let r = server.get("/", Some(&cookie)).await;
+    assert!(r.body.contains("<html lang=\"en\">"), "{}", r.body);
+    assert!(r.body.contains("Calls for ideas"), "{}", r.body);
+    assert!(!r.body.contains("Utlysningar"), "{}", r.body);
+    let r = server.get("/logga-in", Some(&cookie)).await;
+    assert!(r.body.contains("<html lang=\"en\">") && r.body.contains("Sign in"), "{}", r.body);
+
+    // Back to Swedish; and the switch goes back only to a path on this site.
+    let r = server.get("/sprak/sv?tillbaka=/", Some(&cookie)).await;
+    assert_eq!(r.see_other(), "/");
+    assert!(r.set_cookie("mops_lang").is_some_and(|l| l.starts_with("mops_lang=sv;")), "{r:?}");
+    assert_eq!(server.get("/sprak/en?tillbaka=//evil.example", None).await.see_other(), "/");
+    assert_eq!(server.get("/sprak/en?tillbaka=https://evil.example", None).await.see_other(), "/");
+}
