@@ -246,6 +246,22 @@ impl Server {
         mails
     }
 
+    /// The mails once there are `n` of them: links are sent in the
+    /// background, after the page has answered. Gives up after 10 s and
+    /// returns what is there.
+    async fn wait_for_mails(&self, n: usize) -> Vec<(PathBuf, String)> {
+        for _ in 0..200 {
+            let mails = self.mails();
+            if mails.len() >= n {
+                // A little longer, so a mail too many would show too.
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                return self.mails();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        self.mails()
+    }
+
     /// The sign-in link in a mail's text: `/lank/{secret}`.
     fn link_in(&self, text: &str) -> String {
         let prefix = format!("{}/lank/", self.origin());
@@ -260,7 +276,8 @@ impl Server {
         let before: Vec<PathBuf> = self.mails().into_iter().map(|(p, _)| p).collect();
         let r = self.post("/inloggningslank", None, &[("email", email)]).await;
         assert_eq!(r.status, 200, "{r:?}");
-        let new: Vec<(PathBuf, String)> = self.mails().into_iter().filter(|(p, _)| !before.contains(p)).collect();
+        let all = self.wait_for_mails(before.len() + 1).await;
+        let new: Vec<(PathBuf, String)> = all.into_iter().filter(|(p, _)| !before.contains(p)).collect();
         assert_eq!(new.len(), 1, "one mail for {email}");
         let r = self.post(&self.link_in(&new[0].1), None, &[]).await;
         assert_eq!(r.see_other(), "/mina-ideer");
@@ -608,7 +625,7 @@ async fn one_time_links_for_applicants(test: &TestDb) {
     let known = server.post("/inloggningslank", None, &[("email", &address)]).await;
     assert_eq!(known.status, 200, "{known:?}");
     assert!(known.body.contains("Kontrollera din e-post"), "{}", known.body);
-    let mails = server.mails();
+    let mails = server.wait_for_mails(1).await;
     assert_eq!(mails.len(), 1, "one mail: {mails:?}");
     let raw = std::fs::read_to_string(&mails[0].0).unwrap();
     assert!(raw.contains(&address), "to the applicant: {raw}");

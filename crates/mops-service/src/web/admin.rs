@@ -13,8 +13,8 @@ use chrono::{DateTime, Datelike, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Europe::Stockholm;
 use mops_core::call::{Call, CallCommand, CallDefinition, Criterion, Seminar, SeminarId, TemplateSection, Timeline};
 use mops_core::domain::{
-    CallId, CriterionKey, Email, Language, LocalizedText, ParseError, PersonId, PersonName, ScoreScale,
-    SectionKey, Sek, Theme, Title,
+    CallId, CriterionKey, Email, Language, LocalizedText, ParseError, PersonId, PersonName, ScoreScale, SectionKey,
+    Sek, Theme, Title,
 };
 use serde::{Deserialize, Serialize};
 use tower_sessions::Session;
@@ -208,7 +208,8 @@ impl CallForm {
     fn definition(&self, lang: Lang, previous: Option<&CallDefinition>) -> Result<CallDefinition, Vec<String>> {
         let sv = lang.0 == Language::Sv;
         let mut errors = Vec::new();
-        let say = |field: &str, e: ParseError| format!("{}: {}", field, if sv { e.message_sv() } else { e.to_string() });
+        let say =
+            |field: &str, e: ParseError| format!("{}: {}", field, if sv { e.message_sv() } else { e.to_string() });
         macro_rules! field {
             ($name:expr, $r:expr) => {
                 $r.map_err(|e| errors.push(say(lang.t($name), e))).ok()
@@ -229,7 +230,8 @@ impl CallForm {
                 themes.push(t);
             }
         }
-        let capacity = self.capacity.trim().parse::<u32>().map_err(|_| errors.push(lang.t("capacity_invalid").to_owned())).ok();
+        let capacity =
+            self.capacity.trim().parse::<u32>().map_err(|_| errors.push(lang.t("capacity_invalid").to_owned())).ok();
         let budget = Sek::parse(&self.budget).map_err(|e| errors.push(say(lang.t("budget"), e))).ok();
         let ceiling = match self.ceiling.trim() {
             "" => Some(None),
@@ -268,10 +270,15 @@ impl CallForm {
             };
             match parsed {
                 Some((starts_at, ends_at, mut title, location)) => {
-                    keep_english(&mut title, previous.and_then(|p| p.timeline.seminars.iter().find(|s| s.id == id)).map(|s| &s.title));
+                    keep_english(
+                        &mut title,
+                        previous.and_then(|p| p.timeline.seminars.iter().find(|s| s.id == id)).map(|s| &s.title),
+                    );
                     seminars.push(Seminar { id, title, starts_at, ends_at, location });
                 }
-                None => errors.push(format!("{} {}: {line:?} – {}", lang.t("seminar"), n + 1, lang.t("seminar_line_help"))),
+                None => {
+                    errors.push(format!("{} {}: {line:?} – {}", lang.t("seminar"), n + 1, lang.t("seminar_line_help")))
+                }
             }
         }
         let mut template = Vec::new();
@@ -308,7 +315,10 @@ impl CallForm {
                 .and_then(|(k, n)| CriterionKey::parse(k.trim()).ok().zip(LocalizedText::sv(n.trim()).ok()));
             match parsed {
                 Some((key, mut name)) => {
-                    keep_english(&mut name, previous.and_then(|p| p.criteria.iter().find(|c| c.key == key)).map(|c| &c.name));
+                    keep_english(
+                        &mut name,
+                        previous.and_then(|p| p.criteria.iter().find(|c| c.key == key)).map(|c| &c.name),
+                    );
                     criteria.push(Criterion { key, name });
                 }
                 None => errors.push(format!("{}: {line:?} – {}", lang.t("criteria"), lang.t("criterion_line_help"))),
@@ -424,7 +434,12 @@ async fn load_call(state: &WebState, id: &str) -> Result<Option<(Call, i64)>, St
     Ok(state.db.call(id).await?.and_then(|c| c.state.call().cloned().map(|call| (call, c.version))))
 }
 
-async fn new_call(State(state): State<WebState>, lang: Lang, SignedIn(user): SignedIn, Query(q): Query<From>) -> Response {
+async fn new_call(
+    State(state): State<WebState>,
+    lang: Lang,
+    SignedIn(user): SignedIn,
+    Query(q): Query<From>,
+) -> Response {
     if !user.actor().is_process_leader() {
         return refuse(lang, user);
     }
@@ -434,7 +449,12 @@ async fn new_call(State(state): State<WebState>, lang: Lang, SignedIn(user): Sig
             Ok(None) => CallForm::default(),
             Err(e) => return unavailable("could not load a call", e),
         },
-        None => CallForm { scale_min: "1".into(), scale_max: "5".into(), form_key: Uuid::new_v4().to_string(), ..CallForm::default() },
+        None => CallForm {
+            scale_min: "1".into(),
+            scale_max: "5".into(),
+            form_key: Uuid::new_v4().to_string(),
+            ..CallForm::default()
+        },
     };
     render_form(&state, lang, &user, &form, "/admin/utlysningar/ny", Vec::new()).await
 }
@@ -454,9 +474,21 @@ async fn create_call(
         Err(errors) => return render_form(&state, lang, &user, &form, "/admin/utlysningar/ny", errors).await,
     };
     // The call's id comes from the form's key: sending it twice makes one call.
-    let key = if form.form_key.trim().is_empty() { Uuid::new_v4().to_string() } else { form.form_key.trim().to_owned() };
+    let key =
+        if form.form_key.trim().is_empty() { Uuid::new_v4().to_string() } else { form.form_key.trim().to_owned() };
     let id = CallId::from_uuid(Uuid::new_v5_compatible(&key));
-    run(&state, lang, &session, &user, &form, "/admin/utlysningar/ny", id, CallCommand::Create { id, definition: Box::new(definition) }, &key).await
+    run(
+        &state,
+        lang,
+        &session,
+        &user,
+        &form,
+        "/admin/utlysningar/ny",
+        id,
+        CallCommand::Create { id, definition: Box::new(definition) },
+        &key,
+    )
+    .await
 }
 
 async fn edit_call(
@@ -505,7 +537,18 @@ async fn save_call(
         Err(errors) => return render_form(&state, lang, &user, &form, &action, errors).await,
     };
     let key = form.form_key.clone();
-    run(&state, lang, &session, &user, &form, &action, call.id, CallCommand::Edit { definition: Box::new(definition) }, &key).await
+    run(
+        &state,
+        lang,
+        &session,
+        &user,
+        &form,
+        &action,
+        call.id,
+        CallCommand::Edit { definition: Box::new(definition) },
+        &key,
+    )
+    .await
 }
 
 #[allow(clippy::too_many_arguments)]

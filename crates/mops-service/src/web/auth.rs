@@ -65,7 +65,12 @@ impl FromRequestParts<WebState> for SignedIn {
         match Viewer::from_request_parts(parts, state).await? {
             Viewer(Some(user)) => Ok(Self(user)),
             Viewer(None) => {
-                let here = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+                // Back here after sign-in; a form's target (a POST) cannot be
+                // opened again, so then back to the start.
+                let here = match parts.method {
+                    axum::http::Method::GET => parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"),
+                    _ => "/",
+                };
                 let next = form_urlencoded_component(here);
                 Err(Redirect::to(&format!("/logga-in?nasta={next}")).into_response())
             }
@@ -201,24 +206,23 @@ pub(super) async fn request_link(State(state): State<WebState>, lang: Lang, Form
         }
     };
     let url = format!("{}/lank/{secret}", state.config.public_url.trim_end_matches('/'));
-    match link_message(&state.config.from, &user, &url) {
-        Ok(message) => match state.config.transport.send(&format!("link-{}", &secret[..16]), message).await {
+    // Sent in the background: the page answers as fast for a known address
+    // as for an unknown one, so its timing tells nobody who is registered.
+    let message = match link_message(&state.config.from, &user, &url) {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::error!(error = %e, "could not build a sign-in mail");
+            return StatusCode::SERVICE_UNAVAILABLE.into_response();
+        }
+    };
+    let transport = state.config.transport.clone();
+    let name = format!("link-{}", &secret[..16]);
+    tokio::spawn(async move {
+        match transport.send(&name, message).await {
             Ok(_) => tracing::info!(user = %user.id, "sent a sign-in link"),
-            Err(e) => {
-                tracing::error!(user = %user.id, error = %e.message, "could not send a sign-in link");
-                return Page {
-                    template: "message.html",
-                    lang,
-                    user: None,
-                    path: "/logga-in",
-                    title: lang.t("link_not_sent_title").to_owned(),
-                    data: minijinja::context! { text => lang.t("link_not_sent") },
-                }
-                .render_with(StatusCode::SERVICE_UNAVAILABLE);
-            }
-        },
-        Err(e) => tracing::error!(error = %e, "could not build a sign-in mail"),
-    }
+            Err(e) => tracing::error!(user = %user.id, error = %e.message, "could not send a sign-in link"),
+        }
+    });
     sent_page()
 }
 

@@ -127,6 +127,20 @@ async fn load_call(state: &WebState, id: &str) -> Result<Option<(Call, i64)>, St
     Ok(state.db.call(id).await?.and_then(|c| c.state.call().cloned().map(|call| (call, c.version))))
 }
 
+/// Whether the call's public pages show: a draft only to who may see it.
+fn publicly_visible(user: Option<&User>, call: &Call) -> bool {
+    match user {
+        Some(u) => access::may_see_call(&u.actor(), call),
+        None => call.phase != mops_core::CallPhase::Draft,
+    }
+}
+
+/// Whether `actor` may see a call's board page and its minutes: the board,
+/// the process leader and the call's own sector group.
+fn sees_decisions(actor: &Actor, call: &Call) -> bool {
+    actor.is_board_member() || actor.is_process_leader() || actor.is_sector_member(call.definition.sector_group)
+}
+
 fn stage_label(stage: Stage, lang: Lang) -> &'static str {
     stage.label(lang_of(lang))
 }
@@ -478,6 +492,25 @@ pub(super) async fn submit(
     else {
         return render_call_page(lang, viewer.as_ref(), &call, version, org_views(), form, errors);
     };
+    // Refused before anyone is registered: a call that takes no ideas now.
+    let now = Utc::now();
+    let t = &call.definition.timeline;
+    let closed = if call.phase != mops_core::CallPhase::Open {
+        Some(mops_core::TransitionError::WrongPhase {
+            action: mops_core::Action::SubmitNew,
+            phase: call.phase,
+            allowed: vec![mops_core::CallPhase::Open],
+        })
+    } else if now < t.opens_at {
+        Some(mops_core::TransitionError::TooEarly { not_before: t.opens_at })
+    } else if now >= t.closes_at {
+        Some(mops_core::TransitionError::DeadlinePassed { deadline: t.closes_at })
+    } else {
+        None
+    };
+    if let Some(e) = closed {
+        return render_call_page(lang, viewer.as_ref(), &call, version, org_views(), form, vec![e.message(lang.0)]);
+    }
     let lead = match applicant(&state, &email, &name, organisation, language).await {
         Ok(a) => a,
         Err(e) => return unavailable(lang, "could not register an applicant", e),
@@ -574,8 +607,8 @@ async fn applicant(
 
 async fn thanks(State(state): State<WebState>, lang: Lang, Viewer(user): Viewer, Path(id): Path<String>) -> Response {
     let (call, version) = match load_call(&state, &id).await {
-        Ok(Some(c)) => c,
-        Ok(None) => return not_found(lang, Viewer(user)).await,
+        Ok(Some(c)) if publicly_visible(user.as_ref(), &c.0) => c,
+        Ok(_) => return not_found(lang, Viewer(user)).await,
         Err(e) => return unavailable(lang, "could not load a call", e),
     };
     Page {
@@ -1265,10 +1298,7 @@ async fn board(
     SignedIn(user): SignedIn,
     Path(id): Path<String>,
 ) -> Response {
-    let may = |a: &Actor, c: &Call| {
-        a.is_board_member() || a.is_process_leader() || a.is_sector_member(c.definition.sector_group)
-    };
-    let (call, version) = match staff_call(&state, lang, &user, &id, may).await {
+    let (call, version) = match staff_call(&state, lang, &user, &id, sees_decisions).await {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -1286,6 +1316,17 @@ async fn board(
         .filter_map(|i| idea_row(i, lang, Some(user.id)))
         .collect();
     let remaining = call.definition.budget.saturating_sub(funnel.granted_total);
+    // The meetings at which this call's ideas were decided, for their minutes.
+    let mut meetings: Vec<String> = ideas
+        .iter()
+        .filter_map(|i| match &i.state {
+            IdeaState::Granted(g) => Some(g.decision.meeting.to_string()),
+            IdeaState::Declined(d) => Some(d.decision.meeting.to_string()),
+            _ => None,
+        })
+        .collect();
+    meetings.sort();
+    meetings.dedup();
     let decided = rows.iter().filter(|r| r.stage != "prepared").count();
     let path = format!("/utlysningar/{}/beslut", call.id);
     let flash = take_flash(&session).await;
@@ -1302,7 +1343,7 @@ async fn board(
             granted_ore => funnel.granted_total.ore(),
             remaining_ore => remaining.ore(),
             may_decide => user.actor().is_board_member() && call.phase == mops_core::CallPhase::Decision,
-            meeting => decision_meeting(call.id).to_string(),
+            meetings => meetings,
             registry_prefix => format!("SK {year}/"),
             next_registry => decided + 1,
             flash => flash,
@@ -1319,19 +1360,25 @@ async fn minutes(
     Path(meeting): Path<String>,
 ) -> Response {
     let actor = user.actor();
-    let staff = actor.is_board_member()
-        || actor.is_process_leader()
-        || user.roles.iter().any(|r| matches!(r, mops_core::Role::SectorGroupMember { .. }));
     let Ok(meeting) = meeting.trim().parse::<MeetingId>() else { return not_found(lang, Viewer(Some(user))).await };
-    if !staff {
-        tracing::warn!(user = %user.id, "web: refused the minutes to a non-staff user");
-        return not_found(lang, Viewer(Some(user))).await;
+    let minutes = match crate::report::minutes::load(&state.db, meeting).await {
+        Ok(m) => m,
+        Err(crate::report::ReportError::Usage(_)) => return not_found(lang, Viewer(Some(user))).await,
+        Err(e) => return unavailable(lang, "could not load the minutes", e),
+    };
+    // Every call the meeting decided on must be one whose board page the
+    // user may see.
+    for line in &minutes.calls {
+        let visible = match state.db.call(line.id).await {
+            Ok(c) => c.as_ref().and_then(|c| c.state.call()).is_some_and(|c| sees_decisions(&actor, c)),
+            Err(e) => return unavailable(lang, "could not load a call of the minutes", e),
+        };
+        if !visible {
+            tracing::warn!(user = %user.id, meeting = %meeting, "web: refused the minutes of a meeting");
+            return not_found(lang, Viewer(Some(user))).await;
+        }
     }
-    match crate::report::minutes::load(&state.db, meeting).await {
-        Ok(m) => Html(crate::report::minutes::html_document(&m)).into_response(),
-        Err(crate::report::ReportError::Usage(_)) => not_found(lang, Viewer(Some(user))).await,
-        Err(e) => unavailable(lang, "could not load the minutes", e),
-    }
+    Html(crate::report::minutes::html_document(&minutes)).into_response()
 }
 
 // ---------------------------------------------------------------------------
