@@ -1219,3 +1219,189 @@ async fn swedish_by_default_english_on_request(test: &TestDb) {
     assert_eq!(server.get("/sprak/en?tillbaka=//evil.example", None).await.see_other(), "/");
     assert_eq!(server.get("/sprak/en?tillbaka=https://evil.example", None).await.see_other(), "/");
 }
+
+// ---------------------------------------------------------------------------
+// 10. The process leader's call form, people and roles
+
+/// What the templates escaped, back as typed.
+fn unescape(s: &str) -> String {
+    s.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#x27;", "'")
+        .replace("&#x2f;", "/")
+        .replace("&amp;", "&")
+}
+
+/// The fields of the first `<form method="post" action="{action}">` on a
+/// page as a browser would send them: inputs, textareas and the selected
+/// option of each select.
+fn form_fields(body: &str, action: &str) -> Vec<(String, String)> {
+    let start = body.find(&format!("action=\"{}\"", html(action))).unwrap_or_else(|| panic!("a form to {action}"));
+    let form = &body[start..start + body[start..].find("</form>").expect("the form ends")];
+    let attr = |tag: &str, name: &str| {
+        let needle = format!(" {name}=\"");
+        tag.find(&needle).map(|i| unescape(tag[i + needle.len()..].split('"').next().unwrap_or("")))
+    };
+    let mut fields = Vec::new();
+    let mut rest = form;
+    while let Some(i) = rest.find('<') {
+        rest = &rest[i..];
+        let end = rest.find('>').unwrap_or(rest.len());
+        let tag = &rest[..end];
+        if tag.starts_with("<input") {
+            if let Some(name) = attr(tag, "name") {
+                fields.push((name, attr(tag, "value").unwrap_or_default()));
+            }
+        } else if tag.starts_with("<textarea") {
+            let name = attr(tag, "name").expect("a named textarea");
+            let text = &rest[end + 1..];
+            fields.push((name, unescape(&text[..text.find("</textarea>").unwrap()])));
+        } else if tag.starts_with("<select") {
+            let name = attr(tag, "name").expect("a named select");
+            let options = &rest[..rest.find("</select>").unwrap()];
+            let selected = options.split("<option").find(|o| o.contains(" selected")).and_then(|o| attr(o, "value"));
+            fields.push((name, selected.unwrap_or_default()));
+        }
+        rest = &rest[end.min(rest.len())..];
+        if rest.len() > 1 {
+            rest = &rest[1..];
+        }
+    }
+    fields
+}
+
+fn set(fields: &mut [(String, String)], name: &str, value: &str) {
+    let field = fields.iter_mut().find(|(n, _)| n == name).unwrap_or_else(|| panic!("a field {name}"));
+    field.1 = value.to_owned();
+}
+
+async fn post_fields(server: &Server, path: &str, cookie: &str, fields: &[(String, String)]) -> Reply {
+    let pairs: Vec<(&str, &str)> = fields.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+    server.post(path, Some(cookie), &pairs).await
+}
+
+on_both_backends!(the_process_leader_sets_up_calls_and_people);
+
+async fn the_process_leader_sets_up_calls_and_people(test: &TestDb) {
+    let round = round(test, 20, Upto::End).await;
+    let server = Server::start(test.db.clone(), 1000).await;
+    let leader = server.sign_in(&email(&round, round.process_leader)).await;
+    let board_member = only(&round, |r| matches!(r, Role::BoardMember));
+    let board = server.sign_in(&email(&round, board_member)).await;
+
+    // Only the process leader has the form.
+    assert_eq!(server.get("/admin/utlysningar/ny", Some(&board)).await.status, 404);
+
+    // Next year's call from last year's: the same texts, every date a year on.
+    let page = server.get(&format!("/admin/utlysningar/ny?fran={}", round.call_id), Some(&leader)).await;
+    assert_eq!(page.status, 200, "{page:?}");
+    let mut fields = form_fields(&page.body, "/admin/utlysningar/ny");
+    let value = |fields: &[(String, String)], name: &str| fields.iter().find(|(n, _)| n == name).unwrap().1.clone();
+    assert_eq!(value(&fields, "title"), round.definition.title.to_string());
+    assert!(value(&fields, "opens_at").starts_with("2011-"), "{fields:?}");
+    assert!(value(&fields, "sections").lines().count() == round.definition.template.len(), "{fields:?}");
+
+    // Bad input: every problem is listed, nothing is created.
+    set(&mut fields, "budget", "en miljon");
+    set(&mut fields, "closes_at", "igår");
+    let r = post_fields(&server, "/admin/utlysningar/ny", &leader, &fields).await;
+    assert_eq!(r.status, 422, "{r:?}");
+    assert!(r.body.contains("Budget") && r.body.contains("Sista dag för idéer"), "{}", r.body);
+    assert_eq!(test.db.calls().await.unwrap().len(), 1);
+    // A timeline out of order is the core's problem, in Swedish.
+    let mut fields = form_fields(&page.body, "/admin/utlysningar/ny");
+    let opens = value(&fields, "opens_at");
+    set(&mut fields, "closes_at", &opens);
+    let r = post_fields(&server, "/admin/utlysningar/ny", &leader, &fields).await;
+    assert_eq!(r.status, 422, "{r:?}");
+    assert!(r.body.contains("sista dag för idéer måste ligga efter öppningsdagen"), "{}", r.body);
+
+    // A good one is created as a draft, once however often it is sent.
+    let mut fields = form_fields(&page.body, "/admin/utlysningar/ny");
+    set(&mut fields, "title", "Samhällskontraktet 2011");
+    set(&mut fields, "capacity", "8");
+    for _ in 0..2 {
+        let r = post_fields(&server, "/admin/utlysningar/ny", &leader, &fields).await;
+        assert_eq!(r.see_other(), "/admin");
+    }
+    let calls = test.db.calls().await.unwrap();
+    assert_eq!(calls.len(), 2, "one new call");
+    let new = calls.iter().filter_map(|c| c.state.call()).find(|c| c.id != round.call_id).unwrap().clone();
+    assert_eq!(new.phase, CallPhase::Draft);
+    assert_eq!(new.definition.title.to_string(), "Samhällskontraktet 2011");
+    assert_eq!(new.definition.capacity, 8);
+    assert_eq!(new.definition.budget, round.definition.budget);
+    assert_eq!(new.definition.template, round.definition.template, "the template, English too, is kept");
+    assert_eq!(new.definition.criteria, round.definition.criteria);
+    let year = chrono::Duration::days(365);
+    let moved = new.definition.timeline.closes_at - round.definition.timeline.closes_at;
+    assert!(moved >= year && moved <= year + chrono::Duration::days(1), "a year later: {moved}");
+
+    // Edited while a draft; a stale form is refused.
+    let edit = format!("/admin/utlysningar/{}/andra", new.id);
+    let page = server.get(&edit, Some(&leader)).await;
+    assert_eq!(page.status, 200, "{page:?}");
+    let mut fields = form_fields(&page.body, &edit);
+    set(&mut fields, "capacity", "12");
+    let r = post_fields(&server, &edit, &leader, &fields).await;
+    assert_eq!(r.see_other(), "/admin");
+    let stored = test.db.call(new.id).await.unwrap().unwrap();
+    assert_eq!(stored.state.call().unwrap().definition.capacity, 12);
+    set(&mut fields, "capacity", "4");
+    set(&mut fields, "form_key", "another-try");
+    let r = post_fields(&server, &edit, &leader, &fields).await;
+    assert_eq!(r.status, 422, "{r:?}");
+    assert!(r.body.contains("Någon annan hann ändra utlysningen"), "{}", r.body);
+    assert_eq!(test.db.call(new.id).await.unwrap().unwrap().state.call().unwrap().definition.capacity, 12);
+    // The 2010 call is finished: not editable.
+    let r = server.get(&format!("/admin/utlysningar/{}/andra", round.call_id), Some(&leader)).await;
+    assert_eq!(r.see_other(), "/admin");
+
+    // People: a new staff member, a role, and what the role opens.
+    let r = server
+        .post(
+            "/admin/personer",
+            Some(&leader),
+            &[
+                ("name", "Per Persson"),
+                ("email", "per.persson@example.se"),
+                ("password", "ett-långt-lösenord"),
+                ("language", "sv"),
+            ],
+        )
+        .await;
+    assert_eq!(r.see_other(), "/admin#people-heading");
+    let per = test.db.user_by_email(&mops_core::domain::Email::parse("per.persson@example.se").unwrap()).await.unwrap();
+    let per = per.expect("the person is added");
+    let r = server
+        .post(
+            "/logga-in",
+            None,
+            &[("email", "per.persson@example.se"), ("password", "ett-långt-lösenord"), ("nasta", "/")],
+        )
+        .await;
+    assert_eq!(r.see_other(), "/");
+    let per_session = r.session();
+    let board_page = format!("/utlysningar/{}/beslut", round.call_id);
+    assert_eq!(server.get(&board_page, Some(&per_session)).await.status, 404, "no role, no board page");
+    let person = per.id.to_string();
+    let r = server.post("/admin/roller", Some(&leader), &[("person", &person), ("role", "board"), ("scope", "")]).await;
+    assert_eq!(r.see_other(), "/admin#people-heading");
+    assert_eq!(server.get(&board_page, Some(&per_session)).await.status, 200, "the board page opens");
+    let r = server
+        .post("/admin/roller/ta-bort", Some(&leader), &[("person", &person), ("role", "board"), ("scope", "")])
+        .await;
+    assert_eq!(r.see_other(), "/admin#people-heading");
+    assert_eq!(server.get(&board_page, Some(&per_session)).await.status, 404, "and closes again");
+    // A role that needs a scope, without one, is refused with a message.
+    server.post("/admin/roller", Some(&leader), &[("person", &person), ("role", "panel"), ("scope", "")]).await;
+    let admin = server.get("/admin", Some(&leader)).await;
+    assert!(admin.body.contains("flash error"), "{}", admin.body);
+    // Only the process leader manages people.
+    let r = server.post("/admin/roller", Some(&board), &[("person", &person), ("role", "process-leader")]).await;
+    assert_eq!(r.status, 404, "{r:?}");
+    assert!(!test.db.user(per.id).await.unwrap().unwrap().actor().is_process_leader());
+    let log = test.db.people_log(Some(per.id)).await.unwrap();
+    assert!(log.iter().any(|e| e.action == "role_granted" && e.actor_id == Some(round.process_leader)), "{log:?}");
+}

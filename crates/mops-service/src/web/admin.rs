@@ -106,6 +106,9 @@ pub(super) struct CallForm {
     version: Option<i64>,
     #[serde(default)]
     form_key: String,
+    /// The call this one was copied from, whose English texts are kept.
+    #[serde(default)]
+    fran: String,
 }
 
 /// `2027-03-01T13:00`, Stockholm time, as a `datetime-local` field shows it.
@@ -174,6 +177,7 @@ impl CallForm {
                 .join("\n"),
             version,
             form_key: Uuid::new_v4().to_string(),
+            fran: String::new(),
         }
     }
 
@@ -445,7 +449,7 @@ async fn new_call(
     }
     let form = match q.fran.as_deref() {
         Some(id) => match load_call(&state, id).await {
-            Ok(Some((call, _))) => CallForm::next_year(&call.definition),
+            Ok(Some((call, _))) => CallForm { fran: call.id.to_string(), ..CallForm::next_year(&call.definition) },
             Ok(None) => CallForm::default(),
             Err(e) => return unavailable("could not load a call", e),
         },
@@ -469,7 +473,11 @@ async fn create_call(
     if !user.actor().is_process_leader() {
         return refuse(lang, user);
     }
-    let definition = match form.definition(lang, None) {
+    let source = match load_call(&state, &form.fran).await {
+        Ok(source) => source.map(|(call, _)| call.definition),
+        Err(e) => return unavailable("could not load a call", e),
+    };
+    let definition = match form.definition(lang, source.as_ref()) {
         Ok(d) => d,
         Err(errors) => return render_form(&state, lang, &user, &form, "/admin/utlysningar/ny", errors).await,
     };
