@@ -11,7 +11,8 @@
 //! The call's timeline is set around the moment the test starts, and the
 //! core enforces it (no selection before the call closes, no plan after the
 //! deadline, no preparation before it), so the test waits for the deadlines
-//! as a real round would: it takes about three minutes.
+//! as a real round would: it takes about three minutes. The process leader
+//! also records seminar attendance on the seminars page.
 
 mod common;
 
@@ -358,6 +359,13 @@ async fn a_round_through_the_browser() {
     // records the pitch on panel day.
     staff.sign_in(&leader).await;
     staff.advance(call, CallPhase::Development).await;
+    staff.goto(&format!("/utlysningar/{call}/seminarier")).await;
+    staff.click(&format!("form[action$='/seminarier/1'] input[name='mark_{idea}'][value=yes]")).await;
+    staff.submit("form[action$='/seminarier/1'] button[type=submit]").await;
+    staff.ok("attendance").await;
+    staff.shot("07-seminars").await;
+    let dev = db.idea(idea).await.unwrap().unwrap().state;
+    assert_eq!(dev.development().unwrap().attendance.get(&mops_core::call::SeminarId(1)), Some(&true));
     staff.advance(call, CallPhase::Panel).await;
     staff.goto(&format!("/ideer/{idea}")).await;
     staff.submit("input[name=action][value=record_pitch] ~ button").await;
@@ -373,12 +381,12 @@ async fn a_round_through_the_browser() {
     }
     me.submit("button[value=save_plan]").await;
     assert_eq!(me.ok("save the plan").await, "Utkastet är sparat.");
-    me.shot("07-plan-editor").await;
+    me.shot("08-plan-editor").await;
 
     // 7. The panel member gives feedback with a score per criterion.
     staff.sign_in(&panelist).await;
     staff.goto(&format!("/utlysningar/{call}/panel")).await;
-    staff.shot("08-panel-running-order").await;
+    staff.shot("09-panel-running-order").await;
     staff.submit(&format!("a[href='/ideer/{idea}']")).await;
     staff.fill("#feedback-text", "Tydlig målgrupp. Beskriv hur föreningarna bär verksamheten efter projektet.").await;
     for score in staff.c.find_all(Locator::Css("input[name^='score_']")).await.unwrap() {
@@ -420,23 +428,23 @@ async fn a_round_through_the_browser() {
     staff.sign_in(&board).await;
     staff.goto(&format!("/utlysningar/{call}/beslut")).await;
     assert_eq!(staff.text("#remaining").await, "1 300 000 kr");
-    staff.shot("09-board-meeting").await;
+    staff.shot("10-board-meeting").await;
     staff.fill(&format!("#grant-motivation-{idea}"), "Projektet stärker unga i Skiftinge.").await;
     staff.submit(&format!("form[action='/ideer/{idea}/kommando'] input[value=grant] ~ button")).await;
     staff.ok("grant").await;
     assert_eq!(staff.text("#remaining").await, "950 000 kr", "the remaining budget is updated");
-    staff.shot("10-board-decided").await;
+    staff.shot("11-board-decided").await;
     staff.submit("a[href^='/protokoll/']").await;
     let minutes = staff.body().await;
     assert!(minutes.contains("Mötesplatser för unga i Skiftinge") && minutes.contains("350"), "{minutes}");
-    staff.shot("11-minutes").await;
+    staff.shot("12-minutes").await;
     let granted = db.idea(idea).await.unwrap().unwrap().state;
     assert_eq!(granted.granted_amount().map(|s| s.ore()), Some(mops_core::Sek::from_kronor(350_000).unwrap().ore()));
 
     // 11. The applicant sees the outcome, and got a mail at every step.
     me.goto(&format!("/ideer/{idea}")).await;
     assert!(me.body().await.contains("Beviljad"));
-    me.shot("12-applicant-granted").await;
+    me.shot("13-applicant-granted").await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let to_applicant: Vec<String> =
         mails(&mail_dir).into_iter().filter(|m| m.contains("sara.svensson@example.se")).collect();

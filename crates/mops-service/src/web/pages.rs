@@ -52,6 +52,8 @@ pub(super) fn routes() -> Router<WebState> {
         .route("/utlysningar/{id}/pipeline", get(pipeline))
         .route("/utlysningar/{id}/urval", post(selection))
         .route("/utlysningar/{id}/panel", get(panel))
+        .route("/utlysningar/{id}/seminarier", get(seminars))
+        .route("/utlysningar/{id}/seminarier/{seminar}", post(record_attendance))
         .route("/utlysningar/{id}/beslut", get(board))
         .route("/utlysningar/{id}/fas", post(advance_phase))
         .route("/protokoll/{meeting}", get(minutes))
@@ -1226,6 +1228,131 @@ async fn selection(
         flash(&session, "ok", format!("{} {done}", lang.t("selection_done"))).await;
     } else {
         flash(&session, "error", format!("{} {done}. {}", lang.t("selection_done"), errors.join(" "))).await;
+    }
+    Redirect::to(&back).into_response()
+}
+
+// ---------------------------------------------------------------------------
+// Seminars: the schedule and who attended
+
+#[derive(Debug, Serialize)]
+struct AttendanceRow {
+    id: String,
+    title: String,
+    lead: String,
+    version: i64,
+    /// Per seminar of the call, in order: `yes`, `no` or `` (not recorded).
+    marks: Vec<&'static str>,
+}
+
+async fn seminars(
+    State(state): State<WebState>,
+    lang: Lang,
+    session: Session,
+    SignedIn(user): SignedIn,
+    Path(id): Path<String>,
+) -> Response {
+    let (call, version) = match staff_call(&state, lang, &user, &id, is_sector_or_leader).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let ideas = match state.db.ideas(call.id, None).await {
+        Ok(i) => i,
+        Err(e) => return unavailable(lang, "could not list ideas", e),
+    };
+    let rows: Vec<AttendanceRow> = ideas
+        .iter()
+        .filter(|i| matches!(i.state.stage(), Stage::Selected | Stage::Pitched | Stage::PlanSubmitted))
+        .filter_map(|i| {
+            let idea = i.state.idea()?;
+            let dev = i.state.development()?;
+            Some(AttendanceRow {
+                id: idea.id.to_string(),
+                title: idea.details.title.to_string(),
+                lead: idea.lead.name.to_string(),
+                version: i.version,
+                marks: call
+                    .definition
+                    .timeline
+                    .seminars
+                    .iter()
+                    .map(|s| match dev.attendance.get(&s.id) {
+                        Some(true) => "yes",
+                        Some(false) => "no",
+                        None => "",
+                    })
+                    .collect(),
+            })
+        })
+        .collect();
+    let may_record = matches!(call.phase, mops_core::CallPhase::Development | mops_core::CallPhase::Panel);
+    let path = format!("/utlysningar/{}/seminarier", call.id);
+    let flash = take_flash(&session).await;
+    Page {
+        template: "seminars.html",
+        lang,
+        user: Some(&user),
+        path: &path,
+        title: format!("{} – {}", lang.t("seminars"), CallView::new(&call, version, lang).title),
+        data: minijinja::context! {
+            call => CallView::new(&call, version, lang),
+            ideas => rows,
+            may_record => may_record,
+            flash => flash,
+            form_key => form_key(),
+        },
+    }
+    .render()
+}
+
+/// Records one seminar's attendance for every idea the form marks, one
+/// transaction per idea; ideas left unmarked are left as they are.
+async fn record_attendance(
+    State(state): State<WebState>,
+    lang: Lang,
+    session: Session,
+    SignedIn(user): SignedIn,
+    Path((id, seminar)): Path<(String, u16)>,
+    Form(form): Form<BTreeMap<String, String>>,
+) -> Response {
+    let (call, _) = match staff_call(&state, lang, &user, &id, is_sector_or_leader).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let back = format!("/utlysningar/{}/seminarier", call.id);
+    let actor = user.actor();
+    let key = form.get("form_key").cloned().unwrap_or_else(form_key);
+    let (mut done, mut errors) = (0, Vec::new());
+    for (name, mark) in form.iter().filter(|(n, _)| n.starts_with("mark_")) {
+        let Ok(idea) = name.trim_start_matches("mark_").parse::<IdeaId>() else { continue };
+        let attended = match mark.as_str() {
+            "yes" => true,
+            "no" => false,
+            _ => continue,
+        };
+        let version = form.get(&format!("version_{idea}")).and_then(|v| v.parse().ok());
+        let command = IdeaCommand::RecordAttendance { seminar: mops_core::call::SeminarId(seminar), attended };
+        let request = IdeaRequest {
+            call: call.id,
+            idea,
+            command: &command,
+            actor: &actor,
+            now: Utc::now(),
+            expected_version: version,
+            idempotency_key: Some(&format!("{key}:{idea}")),
+        };
+        match state.db.execute_idea(request).await {
+            Ok(_) => done += 1,
+            Err(StoreError::Rejected(e)) => errors.push(e.message(lang.0)),
+            Err(StoreError::Conflict { .. }) => errors.push(lang.t("stale_page").to_owned()),
+            Err(e) => return unavailable(lang, "could not record attendance", e),
+        }
+    }
+    if errors.is_empty() {
+        flash(&session, "ok", format!("{} {done}", lang.t("attendance_saved"))).await;
+    } else {
+        errors.dedup();
+        flash(&session, "error", format!("{} {done}. {}", lang.t("attendance_saved"), errors.join(" "))).await;
     }
     Redirect::to(&back).into_response()
 }

@@ -36,6 +36,7 @@ const TEMPLATES: &[(&str, &str)] = pages!(
     "board.html",
     "leader.html",
     "call_form.html",
+    "seminars.html",
     "message.html",
 );
 
