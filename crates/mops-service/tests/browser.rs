@@ -37,6 +37,9 @@ use uuid::Uuid;
 
 const PASSWORD: &str = "draknastet-2010";
 
+/// axe-core, the accessibility checker, vendored from npm (see `vendor/README.md`).
+const AXE: &str = include_str!("vendor/axe-4.14.1.min.js");
+
 /// chromedriver on a free port; killed when dropped.
 struct Driver {
     child: Child,
@@ -155,9 +158,28 @@ impl Page<'_> {
         text
     }
 
+    /// A screenshot of the page, which must also pass axe-core's WCAG 2.1
+    /// A and AA rules.
     async fn shot(&self, name: &str) {
         let png = self.c.screenshot().await.unwrap();
         std::fs::write(self.shots.join(format!("{name}.png")), png).unwrap();
+        self.audit(name).await;
+    }
+
+    /// Runs axe-core on the page (WebDriver's scripts are not subject to
+    /// the page's Content-Security-Policy, which allows no scripts).
+    async fn audit(&self, name: &str) {
+        self.c.execute(AXE, vec![]).await.expect("axe-core loads");
+        let script = r#"
+            const done = arguments[arguments.length - 1];
+            axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] } })
+              .then(r => done(r.violations.map(v => v.id + " (" + v.impact + "): " + v.help + " at "
+                  + v.nodes.slice(0, 3).map(n => n.target.join(" ")).join(", "))))
+              .catch(e => done(["axe failed: " + e]));
+        "#;
+        let found = self.c.execute_async(script, vec![]).await.expect("axe-core runs");
+        let violations: Vec<String> = serde_json::from_value(found).unwrap();
+        assert!(violations.is_empty(), "{name}: WCAG 2.1 AA violations:\n{}", violations.join("\n"));
     }
 
     async fn sign_in(&self, email: &str) {
