@@ -258,7 +258,7 @@ pub(super) async fn edit_call(
         (status = 200, description = "Moved", body = OutcomeBody, headers(("ETag" = String, description = "The new version"))),
         (status = 400, description = "Malformed JSON or header", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid API token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Only the process leader moves calls", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Only the process leader or the call's sector group moves calls", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such call, or one the caller may not see", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Not the next phase, or ideas still pending", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "If-Match is stale", body = Problem, content_type = "application/problem+json"),
