@@ -172,22 +172,38 @@ impl Schemas {
     async fn fetch(addr: SocketAddr) -> Self {
         let r = send(addr, "GET", "/api/openapi.json", &[], None).await;
         assert_eq!(r.status, 200, "the document needs no token: {r:?}");
-        Self(r.json())
+        let schemas = Self(r.json());
+        // The checks can fail: a body missing required fields, or with a
+        // field of the wrong type, does not fit.
+        assert!(!schemas.fits(json!({"$ref": "#/components/schemas/OutcomeBody"}), &json!({"id": "x"})));
+        assert!(!schemas.fits(
+            json!({"$ref": "#/components/schemas/FunnelBody"}),
+            &json!({"call": "c", "submitted": "26", "selected": 10, "plans_submitted": 9, "granted": 4, "granted_total_ore": 0}),
+        ));
+        schemas
     }
 
-    /// Asserts that `value` fits `schema`, a schema whose `$ref`s point into
-    /// the document's components.
-    fn check_with(&self, schema: Value, value: &Value) {
+    fn validator(&self, schema: &Value) -> jsonschema::Validator {
         // The document is the root, so `#/components/schemas/…` resolves;
         // its other members (`openapi`, `paths`, …) are not keywords.
         let mut root = self.0.clone();
         for (k, v) in schema.as_object().expect("a schema object") {
             root[k] = v.clone();
         }
-        let validator = jsonschema::options()
+        jsonschema::options()
             .with_draft(jsonschema::Draft::Draft202012)
             .build(&root)
-            .unwrap_or_else(|e| panic!("the schema compiles: {e}"));
+            .unwrap_or_else(|e| panic!("the schema compiles: {e}"))
+    }
+
+    fn fits(&self, schema: Value, value: &Value) -> bool {
+        self.validator(&schema).is_valid(value)
+    }
+
+    /// Asserts that `value` fits `schema`, a schema whose `$ref`s point into
+    /// the document's components.
+    fn check_with(&self, schema: Value, value: &Value) {
+        let validator = self.validator(&schema);
         let errors: Vec<String> =
             validator.iter_errors(value).map(|e| format!("{} at {}", e, e.instance_path())).collect();
         assert!(errors.is_empty(), "{schema} does not fit:\n{}\n{value:#}", errors.join("\n"));
@@ -710,7 +726,11 @@ async fn a_new_call_through_the_api(test: &TestDb) {
     let mut backwards = edited.clone();
     backwards["timeline"]["closes_at"] = backwards["timeline"]["opens_at"].clone();
     let p = leader.write("PUT", &call_path, &m, &backwards).await.problem(422);
-    assert_eq!(p["code"], "invalid_definition", "{p}");
+    assert_eq!(
+        (&p["code"], &p["type"]),
+        (&json!("invalid_definition"), &json!("urn:mops:problem:invalid-value")),
+        "{p}"
+    );
     assert_eq!(leader.get(&call_path).await.etag(), "\"2\"", "nothing was written");
 
     // Open it: the phase must be named, and be the next one.

@@ -126,6 +126,7 @@ impl ApiError {
             Self::Refused { error: TransitionError::Replay { .. }, .. } | Self::Internal(_) => {
                 "urn:mops:problem:internal"
             }
+            Self::Refused { error: TransitionError::InvalidDefinition { .. }, .. } => "urn:mops:problem:invalid-value",
             Self::Refused { .. } => "urn:mops:problem:refused",
             Self::Conflict { .. } => "urn:mops:problem:concurrent-write",
             Self::Busy => "urn:mops:problem:busy",
