@@ -155,6 +155,7 @@ fn require_process_leader(user: &User, what: &str) -> Result<(), ApiError> {
         (status = 403, description = "Only the process leader creates calls", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not application/json", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A value does not parse, or the definition breaks a rule (e.g. closes before it opens)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is busy; retry (see Retry-After)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -226,6 +227,7 @@ pub(super) async fn get_call(
         (status = 415, description = "Not application/json", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A value does not parse, or the definition breaks a rule", body = Problem, content_type = "application/problem+json"),
         (status = 428, description = "If-Match is missing", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is busy; retry (see Retry-After)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -265,6 +267,7 @@ pub(super) async fn edit_call(
         (status = 415, description = "Not application/json", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Unknown phase", body = Problem, content_type = "application/problem+json"),
         (status = 428, description = "If-Match is missing", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is busy; retry (see Retry-After)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -327,6 +330,7 @@ async fn call_command(
         (status = 409, description = "The call does not take ideas now (not open, deadline passed), or the theme is not the call's", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not application/json", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A value is not acceptable, or the caller has no organisation and gave none", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is busy; retry (see Retry-After)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
