@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod bench;
+pub mod bench_http;
 pub mod bench_mail;
 pub mod config;
 pub mod replay;

@@ -84,6 +84,11 @@ enum Command {
     /// against lettre alone sending the same pre-built messages.
     /// Build with --release for meaningful numbers.
     BenchMail(mops_service::bench_mail::MailBenchArgs),
+    /// Measure a pipeline command through the HTTP API against the engine
+    /// called directly, and against GET /healthz, with 64 concurrent
+    /// clients; on SQLite, and on PostgreSQL too when --database-url names
+    /// one (a fresh schema, dropped afterwards). Build with --release.
+    BenchHttp(mops_service::bench_http::HttpBenchArgs),
     /// The status mails in the outbox: list, preview, retry.
     #[command(subcommand)]
     Outbox(OutboxCommand),
@@ -536,6 +541,10 @@ async fn run(command: Command, settings: &Settings) -> Result<ExitCode, Failure>
         Command::BenchMail(args) => {
             let report = mops_service::bench_mail::run(&args.into()).await?;
             print!("{report}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::BenchHttp(args) => {
+            print!("{}", mops_service::bench_http::run(&args, &settings.database_url).await?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(args) => {
