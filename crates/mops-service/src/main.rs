@@ -321,7 +321,7 @@ const PEOPLE_AFTER_HELP: &str = "There is no sign-in on the command line: whoeve
 #[derive(Debug, Subcommand)]
 enum UserCommand {
     /// Add a user, without roles. Staff get a password (--password-stdin);
-    /// applicants need none (they will sign in by a link sent by mail).
+    /// applicants need none (they sign in by a link sent by mail).
     #[command(
         after_help = "Example:\n  printf '%s\\n' 'a long pass phrase' | mops user add --email anna@mdh.se \\\n    \
                             --name 'Anna Andersson' --organisation 'Mälardalens högskola' --password-stdin\n\n\
@@ -885,8 +885,11 @@ async fn seed_people(db: &store::Db, round: &mops_core::reference::Round2010) ->
     let width = sign_ins.iter().map(|s| s.label(mops_core::Language::En).len()).max().unwrap_or(0);
     let email_width = sign_ins.iter().map(|s| s.email.as_str().chars().count()).max().unwrap_or(0);
     for s in &sign_ins {
-        let how =
-            if s.password { DEMO_PASSWORD } else { "no password: applicants will sign in by a link sent by mail" };
+        let how = if s.password {
+            DEMO_PASSWORD
+        } else {
+            "no password: ask for a sign-in link on the sign-in page (the mail lands in the mail folder)"
+        };
         println!("  {:<width$}  {:<email_width$}  {how}", s.label(mops_core::Language::En), s.email.as_str());
     }
     Ok(())
@@ -1061,6 +1064,8 @@ async fn outbox(command: OutboxCommand, settings: &Settings) -> Result<ExitCode,
 async fn serve(settings: &Settings, load_demo: bool) -> Result<ExitCode, String> {
     use mops_service::serve;
     let options = serve::ServeOptions::from_env()?;
+    // From here on SIGTERM means a graceful stop.
+    let shutdown = serve::shutdown_signal();
     let db = open(settings).await?;
     if load_demo && db.calls().await.map_err(|e| e.to_string())?.is_empty() {
         let round = mops_core::reference::round_2010();
@@ -1069,10 +1074,12 @@ async fn serve(settings: &Settings, load_demo: bool) -> Result<ExitCode, String>
             .map_err(|(n, e)| format!("step {n} of the 2010 round was refused: {e}"))?;
         println!("Loaded the 2010 round into {}.", redact(&settings.database_url));
     }
+    let mut demo_call = None;
     if load_demo {
         let round = mops_core::reference::round_2010();
         if db.call(round.call_id).await.map_err(|e| e.to_string())?.is_some() {
             seed_people(&db, &round).await?;
+            demo_call = mops_service::replay::open_demo_call(&db, &round, chrono::Utc::now()).await?;
         } else {
             println!("The database has calls but not the 2010 round, so its demo people were not added.");
         }
@@ -1082,8 +1089,12 @@ async fn serve(settings: &Settings, load_demo: bool) -> Result<ExitCode, String>
     let listener = serve::bind(options.bind).await?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     println!("MOPS is running at http://{addr}/ (database {}, mail {transport}).", redact(&settings.database_url));
+    if let Some(id) = demo_call {
+        println!("A call open now, to try the submission form with: http://{addr}/utlysningar/{id}");
+    }
+    println!("Sign in: http://{addr}/logga-in  API: http://{addr}/api/openapi.json");
     println!("Health: http://{addr}/healthz  Readiness: http://{addr}/readyz  Stop with Ctrl-C.");
-    serve::run(db, worker, listener, options, serve::shutdown_signal()).await?;
+    serve::run(db, worker, listener, options, shutdown).await?;
     println!("MOPS stopped.");
     Ok(ExitCode::SUCCESS)
 }

@@ -60,3 +60,60 @@ pub async fn replay_round<S: Store>(
     }
     Ok(())
 }
+
+/// For `mops serve --demo`: a call open now, made from the 2010 call with
+/// every date moved so that it opened yesterday, so a visitor can submit an
+/// idea on the public form and follow it through. The 2010 round's panel
+/// members sit on its panel too. Returns its id, or `None` when a call is
+/// already open (nothing is added then).
+pub async fn open_demo_call<S: Store + crate::people::PeopleStore>(
+    store: &S,
+    round: &Round2010,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<mops_core::domain::CallId>, String> {
+    use mops_core::{CallCommand, CallPhase, Role};
+    let calls = store.calls().await.map_err(|e| e.to_string())?;
+    if calls.iter().filter_map(|c| c.state.call()).any(|c| c.phase == CallPhase::Open) {
+        return Ok(None);
+    }
+    let mut definition = round.definition.clone();
+    let shift = now - chrono::Duration::days(1) - definition.timeline.opens_at;
+    let t = &mut definition.timeline;
+    for at in [&mut t.opens_at, &mut t.closes_at, &mut t.panel_at, &mut t.plan_deadline, &mut t.decision_meeting_at] {
+        *at += shift;
+    }
+    for s in &mut t.seminars {
+        s.starts_at += shift;
+        s.ends_at += shift;
+    }
+    let year = chrono::Datelike::year(&t.opens_at.with_timezone(&chrono_tz::Europe::Stockholm));
+    definition.title =
+        mops_core::domain::Title::parse(&format!("Samhällskontraktet {year}")).map_err(|e| e.to_string())?;
+    definition.title_en = None;
+    let id = mops_core::domain::CallId::from_uuid(uuid::Uuid::new_v4());
+    let actor = round.actor(round.process_leader);
+    for command in
+        [CallCommand::Create { id, definition: Box::new(definition) }, CallCommand::Advance { to: CallPhase::Open }]
+    {
+        store
+            .execute_call(CallRequest {
+                call: id,
+                command: &command,
+                actor: &actor,
+                now,
+                expected_version: None,
+                idempotency_key: None,
+            })
+            .await
+            .map_err(|e| format!("cannot open the demo call: {e}"))?;
+    }
+    for (person, roles) in &round.roles {
+        if roles.iter().any(|r| matches!(r, Role::PanelMember { .. })) {
+            store
+                .grant_role(*person, Role::PanelMember { call: id }, crate::people::ChangedBy::Seed)
+                .await
+                .map_err(|e| format!("cannot seat the demo panel: {e}"))?;
+        }
+    }
+    Ok(Some(id))
+}

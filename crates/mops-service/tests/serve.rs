@@ -84,3 +84,69 @@ async fn serve_answers_health_sends_mail_and_stops_on_sigterm() {
     child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
     assert!(status.success(), "exit {status:?}: {stderr}");
 }
+
+/// `mops serve --demo` on an empty database: the 2010 round, its people
+/// with one sign-in per role, and a call open now whose public form works.
+/// A second start adds nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_demo_loads_the_round_and_opens_a_call_to_try() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("mops.db").display());
+    let start = || {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_mops"))
+            .args(["serve", "--demo"])
+            .env("MOPS_DATABASE_URL", &url)
+            .env("MOPS_BIND", "127.0.0.1:0")
+            .env("MOPS_MAIL_DIR", dir.path().join("mail"))
+            .env_remove("MOPS_SMTP_URL")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("mops serve --demo starts");
+        let mut printed = Vec::new();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        loop {
+            let line = lines.next().expect("serve --demo prints where it listens").unwrap();
+            let done = line.starts_with("Health:");
+            printed.push(line);
+            if done {
+                break;
+            }
+        }
+        (child, printed, lines)
+    };
+    // Stops it, reading what it still prints (a closed pipe would fail its
+    // last words, not its shutdown).
+    let stop = |mut child: std::process::Child, lines: std::io::Lines<BufReader<std::process::ChildStdout>>| {
+        assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+        let rest: Vec<String> = lines.map_while(Result::ok).collect();
+        let status = child.wait().unwrap();
+        assert!(status.success(), "{status:?} {rest:?}");
+    };
+
+    let (child, printed, lines) = start();
+    let text = printed.join("\n");
+    for role in ["process leader", "sector group member", "panel member", "board member", "applicant"] {
+        assert!(text.contains(role), "a sign-in for the {role}: {text}");
+    }
+    let call_url = printed
+        .iter()
+        .find_map(|l| l.strip_prefix("A call open now, to try the submission form with: http://"))
+        .unwrap_or_else(|| panic!("an open call: {text}"));
+    let (addr, path) = call_url.split_once('/').unwrap();
+    let (status, body) = get(addr, &format!("/{path}"));
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("Skicka in en idé") && body.contains("name=\"title\""), "the public form: {body}");
+    assert_eq!(get(addr, "/logga-in").0, 200);
+    stop(child, lines);
+
+    let db = store::connect(&url).await.unwrap();
+    let calls = db.calls().await.unwrap();
+    assert_eq!(calls.len(), 2, "the 2010 call and the open one");
+
+    // Started again: the same two calls, no second open one.
+    let (child, printed, lines) = start();
+    assert!(!printed.iter().any(|l| l.starts_with("A call open now")), "{printed:?}");
+    stop(child, lines);
+    assert_eq!(db.calls().await.unwrap().len(), 2);
+}
