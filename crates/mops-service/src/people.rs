@@ -1162,7 +1162,7 @@ macro_rules! impl_people {
                     }
                     // Looked up by its hash: nothing secret is compared.
                     let row = sqlx::query(
-                        "SELECT t.id, t.user_id FROM api_tokens t JOIN users u ON u.id = t.user_id \
+                        "SELECT t.id, t.user_id, t.last_used_at FROM api_tokens t JOIN users u ON u.id = t.user_id \
                          WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.disabled_at IS NULL",
                     )
                     .bind(token_hash(secret).to_vec())
@@ -1170,18 +1170,23 @@ macro_rules! impl_people {
                     .await?;
                     let Some(row) = row else { return Ok(None) };
                     let (token, user): (Uuid, Uuid) = (row.try_get("id")?, row.try_get("user_id")?);
+                    let last_used: Option<DateTime<Utc>> = row.try_get("last_used_at")?;
                     // At most one write a minute per token: a busy integration
-                    // should not turn every read into a write.
+                    // should not turn every read into a write, nor into a
+                    // round trip to find out there is nothing to write.
                     let at = now();
-                    sqlx::query(
-                        "UPDATE api_tokens SET last_used_at = $2 \
-                         WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $3)",
-                    )
-                    .bind(token)
-                    .bind(at)
-                    .bind(at - chrono::Duration::minutes(1))
-                    .execute(self.pool())
-                    .await?;
+                    let stale = at - chrono::Duration::minutes(1);
+                    if last_used.is_none_or(|t| t < stale) {
+                        sqlx::query(
+                            "UPDATE api_tokens SET last_used_at = $2 \
+                             WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $3)",
+                        )
+                        .bind(token)
+                        .bind(at)
+                        .bind(stale)
+                        .execute(self.pool())
+                        .await?;
+                    }
                     let mut conn = self.pool().acquire().await?;
                     Ok(one_user(&mut conn, Which::Id(user)).await?.map(|(u, _)| u).filter(|u| !u.disabled))
                 }
