@@ -1405,3 +1405,80 @@ async fn the_process_leader_sets_up_calls_and_people(test: &TestDb) {
     let log = test.db.people_log(Some(per.id)).await.unwrap();
     assert!(log.iter().any(|e| e.action == "role_granted" && e.actor_id == Some(round.process_leader)), "{log:?}");
 }
+
+// ---------------------------------------------------------------------------
+// 11. The pages not walked above: outbox, seminars, the panel's recusals
+
+on_both_backends!(the_outbox_seminars_and_recusals);
+
+async fn the_outbox_seminars_and_recusals(test: &TestDb) {
+    let db = test.db.clone();
+    let round = round(test, 21, Upto::End).await;
+    let server = Server::start(db.clone(), 1000).await;
+    let leader = server.sign_in(&email(&round, round.process_leader)).await;
+    let board = server.sign_in(&email(&round, only(&round, |r| matches!(r, Role::BoardMember)))).await;
+
+    // The outbox: the rows listed, a preview of what the recipient gets, and
+    // a retry, all for the process leader only.
+    let rows = db.outbox(None, 1000).await.unwrap();
+    assert!(!rows.is_empty());
+    let admin = server.get("/admin", Some(&leader)).await;
+    assert_eq!(admin.status, 200);
+    let row = &rows[0];
+    assert!(admin.body.contains(&format!("/admin/utskick/{}", row.id)), "the newest row is listed");
+    let preview = server.get(&format!("/admin/utskick/{}", row.id), Some(&leader)).await;
+    assert_eq!(preview.status, 200, "{preview:?}");
+    assert!(preview.body.contains(&html(&row.recipient_email)), "{}", preview.body);
+    assert_eq!(server.get(&format!("/admin/utskick/{}", row.id), Some(&board)).await.status, 404);
+    let retry = format!("/admin/utskick/{}/forsok-igen", row.id);
+    assert_eq!(server.post(&retry, Some(&board), &[]).await.status, 404, "only the process leader");
+    // Nothing was sent in this test, so the row waits; "send again" makes it
+    // due now.
+    assert_eq!(db.outbox_row(row.id).await.unwrap().unwrap().status, mops_service::store::OutboxStatus::Pending);
+    let r = server.post(&retry, Some(&leader), &[]).await;
+    assert_eq!(r.see_other(), "/admin");
+    let after = db.outbox_row(row.id).await.unwrap().unwrap();
+    assert_eq!(after.status, mops_service::store::OutboxStatus::Pending);
+    assert!(after.next_attempt_at <= Utc::now(), "due now");
+    let admin = server.get("/admin", Some(&leader)).await;
+    assert!(admin.body.contains("Meddelandet skickas vid nästa omgång."), "{}", admin.body);
+
+    // Seminars: the sector group and the process leader see the attendance
+    // the round recorded; nobody else sees the page.
+    let seminars = format!("/utlysningar/{}/seminarier", round.call_id);
+    let sector = server.sign_in(&email(&round, only(&round, |r| matches!(r, Role::SectorGroupMember { .. })))).await;
+    let page = server.get(&seminars, Some(&sector)).await;
+    assert_eq!(page.status, 200, "{page:?}");
+    assert!(page.body.contains("Deltog"), "recorded attendance is shown: {}", page.body);
+    assert!(!page.body.contains("name=\"mark_"), "a finished call takes no attendance");
+    assert_eq!(server.get(&seminars, Some(&leader)).await.status, 200);
+    assert_eq!(server.get(&seminars, Some(&board)).await.status, 404);
+    let r = server.post(&format!("{seminars}/1"), Some(&board), &[("form_key", "x")]).await;
+    assert_eq!(r.status, 404, "{r:?}");
+
+    // The panel's running order: a member's declared conflict shows as a
+    // recusal, without the idea's title or applicant.
+    let (panelist, conflicted) = round
+        .ideas
+        .iter()
+        .find_map(|i| {
+            let state = futures_lite(db.idea(i.id));
+            let dev = state?.state.development()?.clone();
+            dev.conflicts.keys().next().map(|p| (*p, i))
+        })
+        .expect("a declared conflict in the round");
+    let cookie = server.sign_in(&email(&round, panelist)).await;
+    let panel = server.get(&format!("/utlysningar/{}/panel", round.call_id), Some(&cookie)).await;
+    assert_eq!(panel.status, 200, "{panel:?}");
+    assert!(panel.body.contains("Du har anmält jäv"), "{}", panel.body);
+    assert!(!panel.body.contains(&html(conflicted.title)), "the recused idea's title is hidden");
+    assert!(!panel.body.contains(&format!("/ideer/{}", conflicted.id)), "and not linked");
+}
+
+/// Runs a store read to completion on this thread (the round is stored; the
+/// read is quick). Keeps the search above a plain iterator.
+fn futures_lite<T>(
+    f: impl std::future::Future<Output = Result<Option<T>, mops_service::store::StoreError>>,
+) -> Option<T> {
+    tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(f)).unwrap()
+}

@@ -1241,6 +1241,8 @@ struct AttendanceRow {
     title: String,
     lead: String,
     version: i64,
+    /// Withdrawn or lapsed: attendance can no longer be recorded.
+    closed: bool,
     /// Per seminar of the call, in order: `yes`, `no` or `` (not recorded).
     marks: Vec<&'static str>,
 }
@@ -1262,7 +1264,8 @@ async fn seminars(
     };
     let rows: Vec<AttendanceRow> = ideas
         .iter()
-        .filter(|i| matches!(i.state.stage(), Stage::Selected | Stage::Pitched | Stage::PlanSubmitted))
+        // Every idea that was selected, also after it was decided or lapsed.
+        .filter(|i| i.state.development().is_some())
         .filter_map(|i| {
             let idea = i.state.idea()?;
             let dev = i.state.development()?;
@@ -1271,6 +1274,7 @@ async fn seminars(
                 title: idea.details.title.to_string(),
                 lead: idea.lead.name.to_string(),
                 version: i.version,
+                closed: i.state.stage().is_final(),
                 marks: call
                     .definition
                     .timeline
@@ -1381,7 +1385,8 @@ async fn panel(
     let actor = user.actor();
     let mut order: Vec<IdeaRow> = ideas
         .iter()
-        .filter(|i| matches!(i.state.stage(), Stage::Selected | Stage::Pitched | Stage::PlanSubmitted))
+        // Every idea that was selected, also after it was decided or lapsed.
+        .filter(|i| i.state.development().is_some())
         .filter_map(|i| {
             let mut row = idea_row(i, lang, Some(user.id))?;
             // A recused member sees only that they are recused.
