@@ -11,7 +11,7 @@ use axum::routing::{get, post};
 use axum::{Form, Router};
 use chrono::{DateTime, Datelike, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Europe::Stockholm;
-use mops_core::call::{Call, CallCommand, CallDefinition, Criterion, Seminar, SeminarId, TemplateSection, Timeline};
+use mops_core::call::{CallCommand, CallDefinition, Criterion, Seminar, SeminarId, TemplateSection, Timeline};
 use mops_core::domain::{
     CallId, CriterionKey, Email, Language, LocalizedText, ParseError, PersonId, PersonName, ScoreScale, SectionKey,
     Sek, Theme, Title,
@@ -21,6 +21,7 @@ use tower_sessions::Session;
 use uuid::Uuid;
 
 use super::auth::SignedIn;
+use super::pages::{flash, load_call};
 use super::view::Page;
 use super::{Lang, WebState};
 use crate::people::{ChangedBy, NewUser, Password, PeopleStore, RoleKind, User};
@@ -33,10 +34,6 @@ pub(super) fn routes() -> Router<WebState> {
         .route("/admin/personer", post(add_person))
         .route("/admin/roller", post(grant_role))
         .route("/admin/roller/ta-bort", post(revoke_role))
-}
-
-async fn flash(session: &Session, kind: &str, text: String) {
-    let _ = session.insert("flash", (kind.to_owned(), text)).await;
 }
 
 fn refuse(lang: Lang, user: User) -> Response {
@@ -431,11 +428,6 @@ async fn render_form(
 #[derive(Debug, Deserialize)]
 pub(super) struct From {
     fran: Option<String>,
-}
-
-async fn load_call(state: &WebState, id: &str) -> Result<Option<(Call, i64)>, StoreError> {
-    let Ok(id) = id.trim().parse::<CallId>() else { return Ok(None) };
-    Ok(state.db.call(id).await?.and_then(|c| c.state.call().cloned().map(|call| (call, c.version))))
 }
 
 async fn new_call(

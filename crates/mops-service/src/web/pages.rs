@@ -102,7 +102,7 @@ fn lang_of(lang: Lang) -> Language {
 }
 
 /// A flash message for the next page, kept in the session.
-async fn flash(session: &Session, kind: &str, text: String) {
+pub(super) async fn flash(session: &Session, kind: &str, text: String) {
     let _ = session.insert(FLASH, (kind.to_owned(), text)).await;
 }
 
@@ -124,7 +124,7 @@ pub fn decision_meeting(call: CallId) -> MeetingId {
     MeetingId::from_uuid(uuid::Builder::from_custom_bytes(bytes).into_uuid())
 }
 
-async fn load_call(state: &WebState, id: &str) -> Result<Option<(Call, i64)>, StoreError> {
+pub(super) async fn load_call(state: &WebState, id: &str) -> Result<Option<(Call, i64)>, StoreError> {
     let Ok(id) = id.trim().parse::<CallId>() else { return Ok(None) };
     Ok(state.db.call(id).await?.and_then(|c| c.state.call().cloned().map(|call| (call, c.version))))
 }
@@ -1017,6 +1017,17 @@ async fn staff_call(
     }
 }
 
+/// A call's ideas and its funnel, for the staff pages.
+async fn ideas_and_funnel(
+    state: &WebState,
+    lang: Lang,
+    call: CallId,
+) -> Result<(Vec<Versioned<IdeaState>>, crate::store::FunnelCounts), Response> {
+    let ideas = state.db.ideas(call, None).await.map_err(|e| unavailable(lang, "could not list ideas", e))?;
+    let funnel = state.db.funnel(call).await.map_err(|e| unavailable(lang, "could not load the funnel", e))?;
+    Ok((ideas, funnel))
+}
+
 fn is_sector_or_leader(actor: &Actor, call: &Call) -> bool {
     actor.is_process_leader() || actor.is_sector_member(call.definition.sector_group)
 }
@@ -1032,13 +1043,9 @@ async fn pipeline(
         Ok(c) => c,
         Err(r) => return r,
     };
-    let ideas = match state.db.ideas(call.id, None).await {
-        Ok(i) => i,
-        Err(e) => return unavailable(lang, "could not list ideas", e),
-    };
-    let funnel = match state.db.funnel(call.id).await {
-        Ok(f) => f,
-        Err(e) => return unavailable(lang, "could not load the funnel", e),
+    let (ideas, funnel) = match ideas_and_funnel(&state, lang, call.id).await {
+        Ok(v) => v,
+        Err(r) => return r,
     };
     let mut groups: Vec<StageGroup> = Vec::new();
     for stage in Stage::ALL.iter().copied().filter(|s| *s != Stage::New) {
@@ -1434,13 +1441,9 @@ async fn board(
         Ok(c) => c,
         Err(r) => return r,
     };
-    let ideas = match state.db.ideas(call.id, None).await {
-        Ok(i) => i,
-        Err(e) => return unavailable(lang, "could not list ideas", e),
-    };
-    let funnel = match state.db.funnel(call.id).await {
-        Ok(f) => f,
-        Err(e) => return unavailable(lang, "could not load the funnel", e),
+    let (ideas, funnel) = match ideas_and_funnel(&state, lang, call.id).await {
+        Ok(v) => v,
+        Err(r) => return r,
     };
     let rows: Vec<IdeaRow> = ideas
         .iter()
