@@ -166,19 +166,8 @@ impl Page<'_> {
         self.audit(name).await;
     }
 
-    /// Runs axe-core on the page (WebDriver's scripts are not subject to
-    /// the page's Content-Security-Policy, which allows no scripts).
     async fn audit(&self, name: &str) {
-        self.c.execute(AXE, vec![]).await.expect("axe-core loads");
-        let script = r#"
-            const done = arguments[arguments.length - 1];
-            axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] } })
-              .then(r => done(r.violations.map(v => v.id + " (" + v.impact + "): " + v.help + " at "
-                  + v.nodes.slice(0, 3).map(n => n.target.join(" ")).join(", "))))
-              .catch(e => done(["axe failed: " + e]));
-        "#;
-        let found = self.c.execute_async(script, vec![]).await.expect("axe-core runs");
-        let violations: Vec<String> = serde_json::from_value(found).unwrap();
+        let violations = wcag_violations(self.c).await;
         assert!(violations.is_empty(), "{name}: WCAG 2.1 AA violations:\n{}", violations.join("\n"));
     }
 
@@ -203,6 +192,39 @@ impl Page<'_> {
         self.submit(&format!("{form} button")).await;
         self.ok(&format!("advance to {}", to.key())).await;
     }
+}
+
+/// What axe-core finds against WCAG 2.1 A and AA on the page the browser
+/// shows (WebDriver's scripts are not subject to the page's
+/// Content-Security-Policy, which allows no scripts).
+async fn wcag_violations(c: &Client) -> Vec<String> {
+    c.execute(AXE, vec![]).await.expect("axe-core loads");
+    let script = r#"
+        const done = arguments[arguments.length - 1];
+        axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] } })
+          .then(r => done(r.violations.map(v => v.id + " (" + v.impact + "): " + v.help + " at "
+              + v.nodes.slice(0, 3).map(n => n.target.join(" ")).join(", "))))
+          .catch(e => done(["axe failed: " + e]));
+    "#;
+    let found = c.execute_async(script, vec![]).await.expect("axe-core runs");
+    serde_json::from_value(found).unwrap()
+}
+
+/// The accessibility check can fail: a page with a field without a label,
+/// no language and low contrast is caught.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_accessibility_check_finds_what_is_wrong() {
+    let work = tempfile::tempdir().unwrap();
+    let driver = chromedriver().await;
+    let c = browser(&driver, &work.path().join("profile")).await;
+    let page = "<!doctype html><html><head><title>x</title></head><body>\
+                <p style='color:#bbb;background:#fff'>Ljusgrå text</p><input type='text'></body></html>";
+    c.goto(&format!("data:text/html;charset=utf-8,{}", page.replace('#', "%23"))).await.unwrap();
+    let found = wcag_violations(&c).await.join("\n");
+    for rule in ["label", "html-has-lang", "color-contrast"] {
+        assert!(found.contains(rule), "axe-core reports {rule}: {found}");
+    }
+    c.close().await.unwrap();
 }
 
 async fn wait_until(t: DateTime<Utc>) {
