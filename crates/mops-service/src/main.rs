@@ -528,7 +528,9 @@ async fn run(command: Command, settings: &Settings) -> Result<ExitCode, Failure>
         }
         Command::Verify { json } => {
             let db = open(settings).await?;
+            let working = spinner("verifying every call and idea against its events…");
             let report = db.verify().await.map_err(|e| format!("verify could not finish: {e}"))?;
+            working.finish_and_clear();
             if json {
                 println!("{}", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?);
             } else {
@@ -581,7 +583,9 @@ async fn run(command: Command, settings: &Settings) -> Result<ExitCode, Failure>
             }
             let personal = if with_personal_data { PersonalData::Included } else { PersonalData::Pseudonymised };
             let db = open(settings).await?;
+            let working = spinner("reading the event log…");
             let text = events::export(&db, call, format, personal).await?;
+            working.finish_and_clear();
             emit(text.as_bytes(), output.as_deref(), with_personal_data)?;
             Ok(ExitCode::SUCCESS)
         }
@@ -1033,7 +1037,9 @@ async fn outbox(command: OutboxCommand, settings: &Settings) -> Result<ExitCode,
             let requeued =
                 db.requeue_outbox(if all { None } else { Some(&ids) }, now).await.map_err(|e| e.to_string())?;
             let worker = worker(&db)?;
+            let working = spinner(&format!("sending {requeued} mails…"));
             let report = worker.drain(now).await.map_err(|e| format!("sending mail failed: {e}"))?;
+            working.finish_and_clear();
             println!("{requeued} mails queued again.");
             // The mails this retry touched: the named ones, or with --all
             // every one not already sent before now.
@@ -1097,6 +1103,21 @@ async fn serve(settings: &Settings, load_demo: bool) -> Result<ExitCode, String>
     serve::run(db, worker, listener, options, shutdown).await?;
     println!("MOPS stopped.");
     Ok(ExitCode::SUCCESS)
+}
+
+/// A spinner on stderr for work whose length is not known beforehand (the
+/// whole event log, every mail due), or nothing when stderr is not a
+/// terminal. Cleared when dropped.
+fn spinner(message: &str) -> indicatif::ProgressBar {
+    if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new_spinner().with_message(message.to_owned());
+    if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} {msg} {elapsed}") {
+        bar.set_style(style);
+    }
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    bar
 }
 
 /// A progress bar on stderr, or nothing when stderr is not a terminal (in
