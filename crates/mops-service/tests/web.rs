@@ -1402,6 +1402,29 @@ async fn the_process_leader_sets_up_calls_and_people(test: &TestDb) {
     let r = server.post("/admin/roller", Some(&board), &[("person", &person), ("role", "process-leader")]).await;
     assert_eq!(r.status, 404, "{r:?}");
     assert!(!test.db.user(per.id).await.unwrap().unwrap().actor().is_process_leader());
+    // An API token for an integration: shown once, works, and stops working
+    // when revoked.
+    let r = server.post("/admin/nycklar", Some(&leader), &[("person", &person), ("name", "Diariesystemet")]).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.header("cache-control"), Some("no-store"), "the secret is not cached");
+    let start = r.body.find("value=\"mops_").expect("the secret is shown") + "value=\"".len();
+    let secret: String = r.body[start..].chars().take_while(|c| *c != '"').collect();
+    let api = |secret: String| {
+        let addr = server.addr;
+        async move {
+            request(addr, "GET", "/api/v1/calls", &[("Authorization", &format!("Bearer {secret}"))], "").await.status
+        }
+    };
+    assert_eq!(api(secret.clone()).await, 200);
+    let token = test.db.tokens(Some(per.id)).await.unwrap();
+    assert_eq!(token.len(), 1);
+    assert!(server.get("/admin", Some(&leader)).await.body.contains("Diariesystemet"));
+    let r = server.post(&format!("/admin/nycklar/{}/aterkalla", token[0].id), Some(&leader), &[]).await;
+    assert_eq!(r.see_other(), "/admin#tokens-heading");
+    assert_eq!(api(secret).await, 401, "a revoked token no longer works");
+    let r = server.post("/admin/nycklar", Some(&board), &[("person", &person), ("name", "Smuggel")]).await;
+    assert_eq!(r.status, 404, "only the process leader makes tokens");
+
     let log = test.db.people_log(Some(per.id)).await.unwrap();
     assert!(log.iter().any(|e| e.action == "role_granted" && e.actor_id == Some(round.process_leader)), "{log:?}");
 }

@@ -34,6 +34,8 @@ pub(super) fn routes() -> Router<WebState> {
         .route("/admin/personer", post(add_person))
         .route("/admin/roller", post(grant_role))
         .route("/admin/roller/ta-bort", post(revoke_role))
+        .route("/admin/nycklar", post(create_token))
+        .route("/admin/nycklar/{id}/aterkalla", post(revoke_token))
 }
 
 fn refuse(lang: Lang, user: User) -> Response {
@@ -764,6 +766,93 @@ pub(super) fn person_rows(users: &[User], lang: Lang, names: &BTreeMap<String, S
                 })
                 .collect(),
             disabled: u.disabled,
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------
+// API tokens for integrations
+
+#[derive(Debug, Deserialize)]
+pub(super) struct TokenForm {
+    person: String,
+    name: String,
+}
+
+/// Makes a token for a user and shows its secret, once: only its SHA-256
+/// is stored.
+async fn create_token(
+    State(state): State<WebState>,
+    lang: Lang,
+    session: Session,
+    SignedIn(user): SignedIn,
+    Form(form): Form<TokenForm>,
+) -> Response {
+    if !user.actor().is_process_leader() {
+        return refuse(lang, user);
+    }
+    let Ok(person) = form.person.trim().parse::<PersonId>() else {
+        flash(&session, "error", lang.t("token_person_missing").to_owned()).await;
+        return Redirect::to("/admin#tokens-heading").into_response();
+    };
+    match state.db.create_token(person, form.name.trim(), ChangedBy::User(user.id)).await {
+        Ok((_, secret)) => Page {
+            template: "token_created.html",
+            lang,
+            user: Some(&user),
+            path: "/admin",
+            title: lang.t("token_created_title").to_owned(),
+            data: minijinja::context! { secret => secret, name => form.name.trim() },
+        }
+        .render(),
+        Err(e) if e.is_user_error() => {
+            flash(&session, "error", e.message(lang.0)).await;
+            Redirect::to("/admin#tokens-heading").into_response()
+        }
+        Err(e) => unavailable("could not create a token", e),
+    }
+}
+
+async fn revoke_token(
+    State(state): State<WebState>,
+    lang: Lang,
+    session: Session,
+    SignedIn(user): SignedIn,
+    Path(id): Path<String>,
+) -> Response {
+    if !user.actor().is_process_leader() {
+        return refuse(lang, user);
+    }
+    let Ok(id) = id.trim().parse::<crate::people::TokenId>() else { return refuse(lang, user) };
+    match state.db.revoke_token(id, ChangedBy::User(user.id)).await {
+        Ok(_) => flash(&session, "ok", lang.t("token_revoked").to_owned()).await,
+        Err(e) if e.is_user_error() => flash(&session, "error", e.message(lang.0)).await,
+        Err(e) => return unavailable("could not revoke a token", e),
+    }
+    Redirect::to("/admin#tokens-heading").into_response()
+}
+
+/// The tokens table's rows: never a secret.
+#[derive(Debug, Serialize)]
+pub(super) struct TokenRow {
+    id: String,
+    name: String,
+    email: String,
+    created_at: String,
+    last_used_at: Option<String>,
+    revoked: bool,
+}
+
+pub(super) fn token_rows(tokens: &[crate::people::ApiToken]) -> Vec<TokenRow> {
+    tokens
+        .iter()
+        .map(|t| TokenRow {
+            id: t.id.to_string(),
+            name: t.name.clone(),
+            email: t.email.to_string(),
+            created_at: t.created_at.to_rfc3339(),
+            last_used_at: t.last_used_at.map(|t| t.to_rfc3339()),
+            revoked: t.revoked_at.is_some(),
         })
         .collect()
 }

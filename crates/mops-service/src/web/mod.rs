@@ -123,6 +123,9 @@ pub fn router(db: Db, config: WebConfig) -> Router {
                  form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'",
             ),
         ))
+        // Pages show personal data (and a new API token, once): no cache
+        // keeps them. The stylesheet sets its own.
+        .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
         .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
         .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
         .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("same-origin")))

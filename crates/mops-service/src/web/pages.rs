@@ -1575,6 +1575,10 @@ async fn leader(State(state): State<WebState>, lang: Lang, session: Session, Sig
     let mut names: BTreeMap<String, String> = groups.iter().map(|g| (g.id.to_string(), g.name.to_string())).collect();
     names.extend(calls.iter().map(|c| (c.id.clone(), c.title.clone())));
     let people = super::admin::person_rows(&people, lang, &names);
+    let tokens = match state.db.tokens(None).await {
+        Ok(t) => super::admin::token_rows(&t),
+        Err(e) => return unavailable(lang, "could not list API tokens", e),
+    };
     let groups: Vec<OrganisationView> =
         groups.iter().map(|g| OrganisationView { id: g.id.to_string(), name: g.name.to_string() }).collect();
     let organisations: Vec<OrganisationView> =
@@ -1608,6 +1612,7 @@ async fn leader(State(state): State<WebState>, lang: Lang, session: Session, Sig
             calls => calls,
             outbox => outbox,
             people => people,
+            tokens => tokens,
             groups => groups,
             organisations => organisations,
             log => log,

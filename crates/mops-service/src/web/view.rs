@@ -37,6 +37,7 @@ const TEMPLATES: &[(&str, &str)] = pages!(
     "leader.html",
     "call_form.html",
     "seminars.html",
+    "token_created.html",
     "message.html",
 );
 
