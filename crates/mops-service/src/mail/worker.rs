@@ -18,8 +18,8 @@ use mops_core::call::Call;
 use mops_core::domain::{CallId, IdeaId};
 use tokio::task::JoinSet;
 
-use super::render::{Rendered, render};
-use super::transport::{MailSettings, SendFailure, Transport};
+use super::render::{Envelope, Rendered, render_mail};
+use super::transport::{MailOptions, MailSettings, SendFailure, Transport};
 use crate::store::{OutboxRow, OutboxUpdate, Store, StoreError};
 
 /// What a pass (or a drain) of the worker did.
@@ -55,6 +55,8 @@ pub struct MailWorker<S> {
     store: S,
     transport: Transport,
     settings: Arc<MailSettings>,
+    /// Whom every mail names for questions, and its `Reply-To`.
+    reply_to: Arc<Mailbox>,
     /// Parsed calls, kept across batches. Safe because a call's definition
     /// (all the renderer reads of it) cannot change once it has ideas, and
     /// mail exists only for ideas.
@@ -67,11 +69,19 @@ pub fn message_id(row: uuid::Uuid, from: &Mailbox) -> String {
 }
 
 /// Builds the MIME message: multipart/alternative (text, HTML), inside
-/// multipart/mixed with the `.ics` when there is an invitation.
-pub fn build_message(row: uuid::Uuid, to: &Mailbox, from: &Mailbox, rendered: &Rendered) -> Result<Message, String> {
+/// multipart/mixed with the `.ics` when there is an invitation. Replies go
+/// to `reply_to`, the contact the mail names.
+pub fn build_message(
+    row: uuid::Uuid,
+    to: &Mailbox,
+    from: &Mailbox,
+    reply_to: &Mailbox,
+    rendered: &Rendered,
+) -> Result<Message, String> {
     let alternative = MultiPart::alternative_plain_html(rendered.text.clone(), rendered.html.clone());
     let builder = Message::builder()
         .from(from.clone())
+        .reply_to(reply_to.clone())
         .to(to.clone())
         .subject(rendered.subject.clone())
         .message_id(Some(message_id(row, from)));
@@ -88,13 +98,31 @@ pub fn build_message(row: uuid::Uuid, to: &Mailbox, from: &Mailbox, rendered: &R
 }
 
 impl<S: Store + Clone + 'static> MailWorker<S> {
+    /// A worker with the transport `settings` name; `MOPS_MAIL_REPLY_TO`
+    /// and `MOPS_SMTP_CA_FILE` come from the environment ([`MailOptions`]).
     pub fn new(store: S, settings: MailSettings) -> Result<Self, String> {
-        let transport = Transport::from_settings(&settings.transport, settings.concurrency as u32)?;
-        Ok(Self { store, transport, settings: Arc::new(settings), calls: Arc::default() })
+        Self::with_options(store, settings, MailOptions::from_env()?)
     }
 
+    /// As [`MailWorker::new`], with the options given.
+    pub fn with_options(store: S, settings: MailSettings, options: MailOptions) -> Result<Self, String> {
+        let transport = Transport::with_options(&settings.transport, settings.concurrency as u32, &options)?;
+        let mut worker = Self::with_transport(store, transport, settings);
+        if let Some(reply_to) = options.reply_to {
+            worker.reply_to = Arc::new(reply_to);
+        }
+        Ok(worker)
+    }
+
+    /// A worker sending through `transport`; replies go to the From address.
     pub fn with_transport(store: S, transport: Transport, settings: MailSettings) -> Self {
-        Self { store, transport, settings: Arc::new(settings), calls: Arc::default() }
+        let reply_to = Arc::new(settings.from.clone());
+        Self { store, transport, settings: Arc::new(settings), reply_to, calls: Arc::default() }
+    }
+
+    /// Whom the mails name for questions, and their `Reply-To`.
+    pub fn reply_to(&self) -> &Mailbox {
+        &self.reply_to
     }
 
     pub fn settings(&self) -> &MailSettings {
@@ -104,7 +132,7 @@ impl<S: Store + Clone + 'static> MailWorker<S> {
     /// Renders one row as it would be sent (the preview).
     pub async fn render_row(&self, row: &OutboxRow) -> Result<Rendered, String> {
         let (call, idea) = self.context(row.call_id, row.idea_id).await.map_err(|e| e.to_string())?;
-        render(&row.intent, &idea, &call, &row.id.to_string()).map_err(|e| e.to_string())
+        render_row(row, &idea, &call, &self.reply_to).map_err(|e| e.to_string())
     }
 
     async fn context(&self, call: CallId, idea: IdeaId) -> Result<(Call, IdeaState), StoreError> {
@@ -203,7 +231,8 @@ impl<S: Store + Clone + 'static> MailWorker<S> {
                 let Some((row, ctx)) = pending.next() else { break };
                 let transport = self.transport.clone();
                 let settings = self.settings.clone();
-                set.spawn(async move { deliver(&transport, &settings, row, ctx, now).await });
+                let reply_to = self.reply_to.clone();
+                set.spawn(async move { deliver(&transport, &settings, &reply_to, row, ctx, now).await });
             }
             let Some(done) = set.join_next().await else { break };
             let update = done.map_err(|e| StoreError::Corrupt(format!("a mail task panicked: {e}")))?;
@@ -253,10 +282,24 @@ impl<S: Store + Clone + 'static> MailWorker<S> {
     }
 }
 
+/// Renders `row` as the worker sends it: its invitation stamped with the
+/// time the row was queued, and `reply_to` named as the contact.
+pub fn render_row(
+    row: &OutboxRow,
+    idea: &IdeaState,
+    call: &Call,
+    reply_to: &Mailbox,
+) -> Result<Rendered, super::RenderError> {
+    let uid = row.id.to_string();
+    let contact = reply_to.email.to_string();
+    render_mail(&row.intent, idea, call, &Envelope { uid: &uid, queued_at: row.created_at, contact: Some(&contact) })
+}
+
 /// Renders and sends one row; says what to record.
 async fn deliver(
     transport: &Transport,
     settings: &MailSettings,
+    reply_to: &Mailbox,
     row: OutboxRow,
     ctx: Option<Context>,
     now: DateTime<Utc>,
@@ -273,9 +316,9 @@ async fn deliver(
         Ok(address) => Mailbox::new(Some(row.intent.to.name.to_string()), address),
         Err(e) => return OutboxUpdate::Failed { id: row.id, error: format!("invalid recipient address: {e}") },
     };
-    let message = render(&row.intent, idea, call, &row.id.to_string())
+    let message = render_row(&row, idea, call, reply_to)
         .map_err(|e| e.to_string())
-        .and_then(|rendered| build_message(row.id, &to, &settings.from, &rendered));
+        .and_then(|rendered| build_message(row.id, &to, &settings.from, reply_to, &rendered));
     let message = match message {
         Ok(m) => m,
         Err(e) => {
