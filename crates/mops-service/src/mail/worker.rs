@@ -199,6 +199,15 @@ impl<S: Store + Clone + 'static> MailWorker<S> {
         if rows.is_empty() {
             return Ok(None);
         }
+        self.send_rows(rows, now).await.map(Some)
+    }
+
+    /// Sends claimed rows; returns what to record.
+    async fn send_rows(
+        &self,
+        rows: Vec<OutboxRow>,
+        now: DateTime<Utc>,
+    ) -> Result<(WorkerReport, Vec<OutboxUpdate>), StoreError> {
         // The call and the idea of each row, each read once per batch: a
         // batch holds many ideas of a few calls, and a call is the larger read.
         let mut calls: HashMap<CallId, Arc<Call>> = self.calls.lock().map(|c| c.clone()).unwrap_or_default();
@@ -243,40 +252,55 @@ impl<S: Store + Clone + 'static> MailWorker<S> {
             }
             updates.push(update);
         }
-        Ok(Some((report, updates)))
+        Ok((report, updates))
     }
 
     /// Passes until nothing is due at `now`: every mail that can go out now
     /// has gone out; what failed transiently waits for its next attempt.
     pub async fn drain(&self, now: DateTime<Utc>) -> Result<WorkerReport, StoreError> {
-        // Each batch's outcomes are recorded while the next batch is claimed
-        // and sent, so the database's work overlaps the network's. A row is
-        // claimed (leased) until its outcome is recorded, so no batch can
-        // pick up the rows of one still being recorded.
-        let mut total = WorkerReport::default();
-        let mut recording: Option<tokio::task::JoinHandle<Result<(), StoreError>>> = None;
-        let finish = |handle: tokio::task::JoinHandle<Result<(), StoreError>>| async move {
-            handle.await.map_err(|e| StoreError::Corrupt(format!("recording mail outcomes panicked: {e}")))?
+        // While a batch is sent, the database claims the next batch and
+        // records the previous one's outcomes, so its work overlaps the
+        // network's instead of stalling the sends between batches. A row
+        // stays claimed (leased) until its outcome is recorded, so no claim
+        // picks up a row still in flight. If the drain stops on an error, a
+        // batch claimed ahead waits for its lease to lapse, as after a crash.
+        type Task<T> = tokio::task::JoinHandle<Result<T, StoreError>>;
+        async fn join<T>(task: Task<T>, what: &str) -> Result<T, StoreError> {
+            task.await.map_err(|e| StoreError::Corrupt(format!("{what} panicked: {e}")))?
+        }
+        let claim = || -> Task<Vec<OutboxRow>> {
+            let (store, settings) = (self.store.clone(), self.settings.clone());
+            tokio::spawn(async move { store.claim_outbox(now, settings.lease, settings.batch).await })
         };
+        let mut total = WorkerReport::default();
+        let mut recording: Option<Task<()>> = None;
+        let mut claiming = claim();
         let outcome = loop {
-            let batch = self.send_batch(now).await;
-            if let Some(handle) = recording.take()
-                && let Err(e) = finish(handle).await
+            let rows = match join(claiming, "claiming mail").await {
+                Ok(rows) => rows,
+                Err(e) => break Err(e),
+            };
+            if rows.is_empty() {
+                break Ok(());
+            }
+            claiming = claim();
+            let sent = self.send_rows(rows, now).await;
+            if let Some(task) = recording.take()
+                && let Err(e) = join(task, "recording mail outcomes").await
             {
                 break Err(e);
             }
-            match batch {
+            match sent {
                 Err(e) => break Err(e),
-                Ok(None) => break Ok(()),
-                Ok(Some((report, updates))) => {
+                Ok((report, updates)) => {
                     total += report;
                     let store = self.store.clone();
                     recording = Some(tokio::spawn(async move { store.record_outbox(&updates, Utc::now()).await }));
                 }
             }
         };
-        if let Some(handle) = recording.take() {
-            finish(handle).await?;
+        if let Some(task) = recording.take() {
+            join(task, "recording mail outcomes").await?;
         }
         outcome.map(|()| total)
     }
