@@ -50,7 +50,9 @@ use uuid::Uuid;
 
 use crate::bench::BackendChoice;
 use crate::bench::{remove_sqlite, sqlite_url};
-use crate::mail::{MailSettings, MailWorker, RetryPolicy, Transport, TransportSettings, build_message, render};
+use crate::mail::{
+    MailOptions, MailSettings, MailWorker, RetryPolicy, Transport, TransportSettings, build_message, render_row,
+};
 use crate::replay::replay_round;
 use crate::store::{Backend, Db, OutboxRow, OutboxStatus, PgStore, SqliteStore, Store};
 
@@ -675,8 +677,9 @@ async fn prebuild(db: &Db, rows: &[OutboxRow], from: &Mailbox) -> Result<Vec<Mes
         let (call, idea) = &contexts[&key];
         let address = row.intent.to.email.as_str().parse::<lettre::Address>().map_err(|e| e.to_string())?;
         let to = Mailbox::new(Some(row.intent.to.name.to_string()), address);
-        let rendered = render(&row.intent, idea, call, &row.id.to_string()).map_err(|e| e.to_string())?;
-        messages.push(build_message(row.id, &to, from, &rendered)?);
+        // The worker's replies go to the From address unless configured.
+        let rendered = render_row(row, idea, call, from).map_err(|e| e.to_string())?;
+        messages.push(build_message(row.id, &to, from, from, &rendered)?);
     }
     Ok(messages)
 }
@@ -743,10 +746,14 @@ async fn measure(backend: Backend, opts: &MailBenchOptions, db: &Db) -> Result<M
     };
     let pool = u32::try_from(opts.concurrency).unwrap_or(u32::MAX);
     // lettre alone gets a transport configured exactly as the worker's.
-    let Transport::Smtp(smtp) = Transport::from_settings(&settings.transport, pool).map_err(fail)? else {
+    let Transport::Smtp(smtp) =
+        Transport::with_options(&settings.transport, pool, &MailOptions::default()).map_err(fail)?
+    else {
         return Err(fail("the benchmark transport is not SMTP".into()));
     };
-    let worker = MailWorker::new(db.clone(), settings).map_err(fail)?;
+    // Options left at their defaults, so the environment cannot make the
+    // worker's mails differ from the pre-built ones.
+    let worker = MailWorker::with_options(db.clone(), settings, MailOptions::default()).map_err(fail)?;
 
     let mut runs = Vec::new();
     let mut rows_sent = 0;

@@ -14,10 +14,13 @@ use mail_parser::MimeHeaders;
 use mops_core::reference::{Step, round_2010};
 use mops_core::timers::TimerConfig;
 use mops_core::{CallCommand, CallPhase};
-use mops_service::mail::{MailSettings, MailWorker, RetryPolicy, TransportSettings};
+use mops_service::mail::{MailOptions, MailSettings, MailWorker, RetryPolicy, TransportSettings};
 use mops_service::replay::replay_round;
 use mops_service::store::{Db, OutboxStatus, Store};
-use smtp::{Mode, SmtpServer};
+use smtp::{Mode, SmtpServer, TestCert};
+
+/// The contact the workers of these tests are configured with (`MOPS_MAIL_REPLY_TO`).
+const CONTACT: &str = "karin.lindqvist@sk.example";
 
 fn settings(url: String) -> MailSettings {
     MailSettings {
@@ -31,7 +34,14 @@ fn settings(url: String) -> MailSettings {
 }
 
 fn worker(db: &Db, url: String) -> MailWorker<Db> {
-    MailWorker::new(db.clone(), settings(url)).expect("a worker")
+    tls_worker(db, url, None)
+}
+
+/// A worker that also trusts the certificates in `ca_file` (`MOPS_SMTP_CA_FILE`).
+fn tls_worker(db: &Db, url: String, ca_file: Option<std::path::PathBuf>) -> MailWorker<Db> {
+    let reply_to = format!("Karin Lindqvist <{CONTACT}>").parse::<Mailbox>().unwrap();
+    MailWorker::with_options(db.clone(), settings(url), MailOptions { reply_to: Some(reply_to), ca_file })
+        .expect("a worker")
 }
 
 /// The 2010 round up to the end of the selection: 84 mails in the outbox
@@ -77,11 +87,19 @@ async fn every_mail_arrives_with_its_message_id_and_both_parts(db: &TestDb) {
             .unwrap_or_else(|| panic!("no mail with Message-ID <{id}>"));
         assert_eq!(mail.to, vec![row.recipient_email.clone()]);
         let parsed = mail.parsed();
+        let reply_to = parsed.reply_to().and_then(|a| a.first()).and_then(|a| a.address());
+        assert_eq!(reply_to, Some(CONTACT), "replies go to the contact the mail names");
         assert!(parsed.subject().is_some_and(|s| !s.is_empty()));
         let text = parsed.body_text(0).expect("a text part");
         let html = parsed.body_html(0).expect("an HTML part");
         assert!(text.contains(row.intent.to.name.as_str()), "the text greets the recipient");
         assert!(html.contains("<html"), "the HTML part is HTML");
+        let ask = match row.intent.to.language {
+            mops_core::Language::Sv => format!("Har du frågor? Kontakta processledaren på {CONTACT}."),
+            mops_core::Language::En => format!("Any questions? Contact the process leader at {CONTACT}."),
+        };
+        assert!(text.contains(&ask), "the text names the contact:\n{text}");
+        assert!(html.contains(&format!("href=\"mailto:{CONTACT}\"")), "the HTML links the contact:\n{html}");
         let calendars: Vec<_> = parsed
             .attachments()
             .filter(|a| a.content_type().is_some_and(|c| c.subtype() == Some("calendar")))
@@ -91,6 +109,11 @@ async fn every_mail_arrives_with_its_message_id_and_both_parts(db: &TestDb) {
             let ics = String::from_utf8_lossy(calendars[0].contents()).to_string();
             assert_eq!(ics.matches("BEGIN:VEVENT").count(), 3);
             assert!(ics.contains("DTSTART:20100427T110000Z"), "13:00 Stockholm summer time is 11:00 UTC:\n{ics}");
+            // Stamped when the mail was queued, not when the seminar starts.
+            let stamp = format!("DTSTAMP:{}\r\n", row.created_at.format("%Y%m%dT%H%M%SZ"));
+            assert_eq!(ics.matches(&stamp).count(), 3, "{stamp:?} in every VEVENT:\n{ics}");
+            let unfolded = icalendar::parser::unfold(&ics);
+            icalendar::parser::read_calendar(&unfolded).unwrap_or_else(|e| panic!("the .ics parses: {e}\n{ics}"));
         } else {
             assert!(calendars.is_empty());
         }
@@ -233,3 +256,100 @@ on_both_backends!(
     a_worker_killed_mid_batch_loses_nothing,
     two_workers_never_send_a_row_twice,
 );
+
+// TLS. The transport does not depend on the database, so these run on SQLite only.
+
+/// Every queued mail arrived once, exactly as the worker renders it.
+async fn assert_arrived_intact(db: &Db, w: &MailWorker<Db>, server: &SmtpServer, queued: i64) {
+    let received = server.received();
+    assert_eq!(received.len() as i64, queued);
+    let lines = |s: &str| s.replace("\r\n", "\n").trim_end().to_owned();
+    for row in db.outbox(Some(OutboxStatus::Sent), 1000).await.unwrap() {
+        let id = format!("{}@sk.example", row.id);
+        let mail = received
+            .iter()
+            .find(|r| r.parsed().message_id() == Some(id.as_str()))
+            .unwrap_or_else(|| panic!("no mail with Message-ID <{id}>"));
+        let expected = w.render_row(&row).await.unwrap();
+        let parsed = mail.parsed();
+        assert_eq!(mail.to, vec![row.recipient_email.clone()]);
+        assert_eq!(parsed.subject(), Some(expected.subject.as_str()));
+        assert_eq!(lines(&parsed.body_text(0).unwrap()), lines(&expected.text));
+        assert_eq!(lines(&parsed.body_html(0).unwrap()), lines(&expected.html));
+        let ics = parsed
+            .attachments()
+            .find(|a| a.content_type().is_some_and(|c| c.subtype() == Some("calendar")))
+            .map(|a| String::from_utf8_lossy(a.contents()).to_string());
+        assert_eq!(ics, expected.ics);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn implicit_tls_delivers_to_a_server_the_ca_file_trusts() {
+    let db = common::sqlite().await;
+    let queued = selection_done(&db).await;
+    let cert = TestCert::new();
+    let server = SmtpServer::start_implicit_tls(&cert);
+    let w = tls_worker(&db.db, format!("smtps://127.0.0.1:{}", server.port), Some(cert.cert_path()));
+    let report = w.drain(Utc::now()).await.unwrap();
+    assert_eq!((report.sent as i64, report.retried, report.failed), (queued, 0, 0));
+    assert_arrived_intact(&db.db, &w, &server, queued).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starttls_delivers_to_a_server_the_ca_file_trusts() {
+    let db = common::sqlite().await;
+    let queued = selection_done(&db).await;
+    let cert = TestCert::new();
+    let server = SmtpServer::start_starttls(&cert);
+    // `tls=starttls` makes STARTTLS required: lettre sends nothing unless the
+    // upgrade succeeds.
+    let w = tls_worker(&db.db, format!("smtp://127.0.0.1:{}?tls=starttls", server.port), Some(cert.cert_path()));
+    let report = w.drain(Utc::now()).await.unwrap();
+    assert_eq!((report.sent as i64, report.retried, report.failed), (queued, 0, 0));
+    assert_arrived_intact(&db.db, &w, &server, queued).await;
+}
+
+/// A server whose certificate the worker does not trust gets nothing; the
+/// rows wait (transient) with an error that says what is wrong.
+async fn an_untrusted_certificate_is_retried_and_explained(url: impl Fn(u16) -> String, server: SmtpServer) {
+    let db = common::sqlite().await;
+    let queued = selection_done(&db).await;
+    // The worker trusts a different self-signed certificate.
+    let other = TestCert::new();
+    let w = tls_worker(&db.db, url(server.port), Some(other.cert_path()));
+    let now = Utc::now();
+    let report = w.drain(now).await.unwrap();
+    assert_eq!((report.sent, report.retried as i64, report.failed), (0, queued, 0));
+    assert!(server.received().is_empty());
+    let rows = db.db.outbox(Some(OutboxStatus::Pending), 1000).await.unwrap();
+    assert_eq!(rows.len() as i64, queued);
+    for row in &rows {
+        assert_eq!(row.attempts, 1);
+        let error = row.last_error.as_deref().unwrap_or_default();
+        assert!(error.contains("TLS certificate is not trusted") && error.contains("MOPS_SMTP_CA_FILE"), "{error}");
+    }
+    // Without the extra roots (the built-in ones only) it is no better.
+    let w = tls_worker(&db.db, url(server.port), None);
+    let report = w.drain(now + chrono::Duration::minutes(6)).await.unwrap();
+    assert_eq!((report.sent, report.retried as i64), (0, queued));
+    assert!(server.received().is_empty());
+    let row = &db.db.outbox(Some(OutboxStatus::Pending), 1).await.unwrap()[0];
+    assert_eq!(row.attempts, 2);
+    let error = row.last_error.as_deref().unwrap_or_default();
+    assert!(error.contains("TLS certificate is not trusted") && error.contains("UnknownIssuer"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn implicit_tls_to_an_untrusted_certificate_is_retried_and_explained() {
+    let server = SmtpServer::start_implicit_tls(&TestCert::new());
+    an_untrusted_certificate_is_retried_and_explained(|port| format!("smtps://127.0.0.1:{port}"), server).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starttls_to_an_untrusted_certificate_is_retried_and_explained() {
+    let cert = TestCert::new();
+    let server = SmtpServer::start_starttls(&cert);
+    an_untrusted_certificate_is_retried_and_explained(|port| format!("smtp://127.0.0.1:{port}?tls=starttls"), server)
+        .await;
+}

@@ -18,10 +18,19 @@ use mops_core::memory::Round;
 use mops_core::reference::{Round2010, Step, replay_in_memory, round_2010};
 use mops_core::timers::TimerConfig;
 use mops_core::{IdeaCommand, IdeaState, Notice, NotificationIntent};
-use mops_service::mail::{Rendered, render};
+use mops_service::mail::{Envelope, Rendered, render_mail};
 
 /// A fixed message id, so the calendar UIDs and the snapshots are stable.
 const UID: &str = "00000000-0000-0000-0000-000000000001";
+
+/// The contact every mail names (`MOPS_MAIL_REPLY_TO`).
+const CONTACT: &str = "karin.lindqvist@samhallskontraktet.se";
+
+/// When every mail here was queued, fixed so the invitations' `DTSTAMP`
+/// and the snapshots are stable: 21 April 2010, 08.30 in Stockholm.
+fn queued_at() -> DateTime<Utc> {
+    utc(2010, 4, 21, 6, 30)
+}
 
 /// The idea withdrawn for the `withdrawn` notice (declined in the real round).
 const WITHDRAWN_TITLE: &str = "Kulturell mångfald i äldreomsorgen";
@@ -109,7 +118,8 @@ impl Case {
     fn render(&self, lang: Language) -> Rendered {
         let mut intent = self.intent.clone();
         intent.to.language = lang;
-        render(&intent, &self.state, &self.call, UID)
+        let envelope = Envelope { uid: UID, queued_at: queued_at(), contact: Some(CONTACT) };
+        render_mail(&intent, &self.state, &self.call, &envelope)
             .unwrap_or_else(|e| panic!("{} does not render: {e}", self.intent.notice.key()))
     }
 
@@ -509,6 +519,7 @@ fn events(ics: &str) -> Vec<(String, String, String)> {
         .map(|c| {
             let uid = prop(c, "UID");
             assert!(uid.contains(UID), "the UID {uid} carries the message id");
+            assert_eq!(prop(c, "DTSTAMP"), "20100421T063000Z", "stamped when the mail was queued");
             (prop(c, "DTSTART"), prop(c, "DTEND"), prop(c, "SUMMARY"))
         })
         .collect()
@@ -524,8 +535,13 @@ fn the_seminar_invitation_holds_every_seminar_in_utc() {
         let events = events(&ics);
         assert_eq!(events.len(), seminars.len(), "one VEVENT per seminar\n{ics}");
         assert_eq!(events[0].0, "20100427T110000Z", "13.00 in Stockholm is 11.00 UTC in summer");
+        let text = case.render(lang).text;
         for ((start, end, summary), seminar) in events.iter().zip(seminars) {
             assert_eq!(*start, seminar.starts_at.format("%Y%m%dT%H%M%SZ").to_string());
+            // The UTC time is the Stockholm time the mail itself states.
+            let instant = chrono::NaiveDateTime::parse_from_str(start, "%Y%m%dT%H%M%SZ").unwrap().and_utc();
+            let local = mops_service::mail::render::when(instant, lang);
+            assert!(text.contains(&local), "{local} is in the mail:\n{text}");
             assert_eq!(*end, seminar.ends_at.format("%Y%m%dT%H%M%SZ").to_string());
             assert!(summary.contains(seminar.title.get(lang)), "{summary}");
         }
@@ -572,4 +588,27 @@ fn only_invitations_carry_a_calendar() {
             assert_eq!(Case::of(key).render(lang).ics.is_some(), expected, "{key} ({})", lang.tag());
         }
     }
+}
+
+#[test]
+fn every_mail_names_whom_to_contact() {
+    for key in Notice::KEYS {
+        let case = Case::of(key);
+        for lang in LANGUAGES {
+            let r = case.render(lang);
+            let ask = match lang {
+                Language::Sv => format!("Har du frågor? Kontakta processledaren på {CONTACT}."),
+                Language::En => format!("Any questions? Contact the process leader at {CONTACT}."),
+            };
+            assert!(r.text.contains(&ask), "{key} ({}):\n{}", lang.tag(), r.text);
+            let link = format!("<a href=\"mailto:{CONTACT}\" style=\"color:#0b57a4;\">{CONTACT}</a>.</p>");
+            assert!(r.html.contains(&link), "{key} ({}):\n{}", lang.tag(), r.html);
+        }
+    }
+    // A preview that knows no contact leaves the sentence out.
+    let case = Case::of("selected");
+    let preview = mops_service::mail::render(&case.intent, &case.state, &case.call, UID).unwrap();
+    assert!(!preview.text.contains("Kontakta processledaren") && !preview.html.contains("mailto:"), "{}", preview.text);
+    let end = preview.text.trim_end();
+    assert!(end.ends_with("Västerås stad") || end.ends_with("City of Västerås"), "{}", preview.text);
 }

@@ -1,6 +1,12 @@
 //! A minimal iCalendar (RFC 5545) writer for invitations: one VEVENT per
-//! seminar or panel slot, times in UTC (`…Z`), so every calendar shows them
-//! in its own time zone: Europe/Stockholm for the people invited.
+//! seminar or panel slot.
+//!
+//! Times are written in UTC (`…Z`, RFC 5545 3.3.5 form 2). A UTC time names
+//! one instant without a VTIMEZONE, and every calendar shows it in its own
+//! zone, which is Europe/Stockholm for the people invited: 13.00 in Stockholm
+//! is `110000Z` in summer and `120000Z` in winter. `TZID=Europe/Stockholm`
+//! would need a VTIMEZONE with the zone's rules spelled out, which a client
+//! may or may not prefer over its own tz database; UTC leaves no room for that.
 
 use chrono::{DateTime, Utc};
 
@@ -41,8 +47,10 @@ fn fold(line: &str) -> String {
 }
 
 /// A VCALENDAR with METHOD:PUBLISH holding `events`. `uid` (the mail's
-/// outbox id) makes the UIDs unique and stable.
-pub fn calendar(uid: &str, events: impl IntoIterator<Item = Event>) -> String {
+/// outbox id) makes the UIDs unique and stable. `created` is when the mail
+/// was queued: the `DTSTAMP` of every event (RFC 5545 3.8.7.2, the time the
+/// object was created), so the same mail always yields the same calendar.
+pub fn calendar(uid: &str, created: DateTime<Utc>, events: impl IntoIterator<Item = Event>) -> String {
     let mut lines = vec![
         "BEGIN:VCALENDAR".to_owned(),
         "VERSION:2.0".to_owned(),
@@ -53,7 +61,7 @@ pub fn calendar(uid: &str, events: impl IntoIterator<Item = Event>) -> String {
     for e in events {
         lines.push("BEGIN:VEVENT".to_owned());
         lines.push(format!("UID:{}-{}@mops.samhallskontraktet", e.uid_suffix, uid));
-        lines.push(format!("DTSTAMP:{}", stamp(e.starts_at)));
+        lines.push(format!("DTSTAMP:{}", stamp(created)));
         lines.push(format!("DTSTART:{}", stamp(e.starts_at)));
         lines.push(format!("DTEND:{}", stamp(e.ends_at)));
         lines.push(format!("SUMMARY:{}", escape(&e.summary)));
@@ -76,6 +84,23 @@ mod tests {
         let folded = fold(&long);
         assert!(folded.split("\r\n").all(|l| l.len() <= 75), "{folded}");
         assert_eq!(folded.replace("\r\n ", ""), long);
+    }
+
+    #[test]
+    fn the_stamp_is_when_the_mail_was_queued_not_when_the_event_starts() {
+        let created = DateTime::parse_from_rfc3339("2010-04-21T06:30:15Z").unwrap().to_utc();
+        let starts_at = DateTime::parse_from_rfc3339("2010-04-27T11:00:00Z").unwrap().to_utc();
+        let event = Event {
+            uid_suffix: "seminar-1".into(),
+            summary: "Seminarium".into(),
+            starts_at,
+            ends_at: starts_at + chrono::Duration::hours(2),
+            location: None,
+        };
+        let ics = calendar("row", created, [event]);
+        assert!(ics.contains("\r\nDTSTAMP:20100421T063015Z\r\n"), "{ics}");
+        assert!(ics.contains("\r\nDTSTART:20100427T110000Z\r\n"), "{ics}");
+        assert!(ics.contains("\r\nDTEND:20100427T130000Z\r\n"), "{ics}");
     }
 
     #[test]

@@ -9,6 +9,6 @@ pub mod render;
 mod transport;
 mod worker;
 
-pub use render::{RenderError, Rendered, render};
-pub use transport::{MailSettings, RetryPolicy, SendFailure, Transport, TransportSettings};
-pub use worker::{MailWorker, WorkerReport, build_message};
+pub use render::{Envelope, RenderError, Rendered, render, render_mail};
+pub use transport::{MailOptions, MailSettings, RetryPolicy, SendFailure, Transport, TransportSettings};
+pub use worker::{MailWorker, WorkerReport, build_message, render_row};

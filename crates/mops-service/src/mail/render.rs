@@ -144,10 +144,38 @@ struct SeminarView {
     location: String,
 }
 
-/// Renders `intent` for its recipient. `idea` is the idea's current state
-/// (for its title), `call` the call it belongs to; `sender` signs the mail.
-/// `message_id` identifies the mail and its calendar invitation.
+/// What rendering a mail needs besides its notice: which mail it is, when it
+/// was queued, and whom the recipient may ask.
+#[derive(Debug, Clone, Copy)]
+pub struct Envelope<'a> {
+    /// The mail's id (its outbox row): the calendar UIDs derive from it.
+    pub uid: &'a str,
+    /// When the mail was queued (the outbox row's `created_at`): the
+    /// `DTSTAMP` of its invitation.
+    pub queued_at: DateTime<Utc>,
+    /// The address the mail names for questions; also its `Reply-To`.
+    /// `None` leaves the sentence out.
+    pub contact: Option<&'a str>,
+}
+
+/// Renders `intent` for a preview that knows neither when the mail was
+/// queued nor the configured contact: the invitation's `DTSTAMP` is now,
+/// and the footer names no contact. What is sent is rendered by
+/// [`render_mail`] (see `MailWorker::render_row`).
 pub fn render(intent: &NotificationIntent, idea: &IdeaState, call: &Call, uid: &str) -> Result<Rendered, RenderError> {
+    render_mail(intent, idea, call, &Envelope { uid, queued_at: Utc::now(), contact: None })
+}
+
+/// Renders `intent` for its recipient. `idea` is the idea's current state
+/// (for its title), `call` the call it belongs to; `envelope` says which
+/// mail this is, when it was queued and whom to contact.
+pub fn render_mail(
+    intent: &NotificationIntent,
+    idea: &IdeaState,
+    call: &Call,
+    envelope: &Envelope<'_>,
+) -> Result<Rendered, RenderError> {
+    let uid = envelope.uid;
     let notice = intent.notice.key();
     let lang = intent.to.language;
     let err = |detail: String| RenderError { notice, detail };
@@ -228,6 +256,7 @@ pub fn render(intent: &NotificationIntent, idea: &IdeaState, call: &Call, uid: &
         conditions => conditions,
         registry => registry,
         meeting_date => date(t.decision_meeting_at, lang),
+        contact => envelope.contact,
     };
     let env = environment();
     let part = |stem: &str, ext: &str| -> Result<String, RenderError> {
@@ -242,14 +271,29 @@ pub fn render(intent: &NotificationIntent, idea: &IdeaState, call: &Call, uid: &
         .map_err(|e| err(e.to_string()))?;
     let text = format!("{}\n\n{}\n", body.trim_end(), signature.trim_end());
     let inner = part("body", "html")?;
+    // The HTML states the contact in its own paragraph, with a link, so its
+    // signature is the text one without that sentence.
+    let html_signature = env
+        .get_template(&format!("signature.{}.txt", lang.tag()))
+        .and_then(|tpl| tpl.render(context! { lang => lang.tag() }))
+        .map_err(|e| err(e.to_string()))?;
     let html = env
         .get_template("layout.html")
-        .and_then(|tpl| tpl.render(context! { lang => lang.tag(), subject => &subject, content => inner, signature => signature.trim_end() }))
+        .and_then(|tpl| {
+            tpl.render(context! {
+                lang => lang.tag(),
+                subject => &subject,
+                content => inner,
+                contact => envelope.contact,
+                signature => html_signature.trim(),
+            })
+        })
         .map_err(|e| err(format!("layout.html: {e:#}")))?;
 
     let ics = match &intent.notice {
         Notice::SeminarInvitation => Some(ics::calendar(
             uid,
+            envelope.queued_at,
             t.seminars.iter().map(|s| ics::Event {
                 uid_suffix: format!("seminar-{}", s.id),
                 summary: format!("{} – {}", s.title.get(lang), call_title),
@@ -260,6 +304,7 @@ pub fn render(intent: &NotificationIntent, idea: &IdeaState, call: &Call, uid: &
         )),
         Notice::PanelInvitation { at } => Some(ics::calendar(
             uid,
+            envelope.queued_at,
             [ics::Event {
                 uid_suffix: "panel".into(),
                 summary: match lang {

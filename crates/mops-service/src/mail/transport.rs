@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use lettre::message::Mailbox;
 use lettre::transport::smtp::PoolConfig;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 /// Retries of transient failures: the first after `first`, doubling up to
@@ -100,6 +101,74 @@ impl MailSettings {
     }
 }
 
+/// The mail settings that [`MailSettings`] does not hold. [`MailWorker::new`]
+/// and [`Transport::from_settings`] read them from the environment; tests
+/// pass them with [`MailWorker::with_options`] and [`Transport::with_options`].
+///
+/// [`MailWorker::new`]: super::MailWorker::new
+/// [`MailWorker::with_options`]: super::MailWorker::with_options
+#[derive(Debug, Clone, Default)]
+pub struct MailOptions {
+    /// `MOPS_MAIL_REPLY_TO`: the address every mail names for questions
+    /// ("Har du frågor? Kontakta processledaren på …") and sets as its
+    /// `Reply-To`. Defaults to the From address (`MOPS_MAIL_FROM`).
+    pub reply_to: Option<Mailbox>,
+    /// `MOPS_SMTP_CA_FILE`: a PEM file of certificates that the SMTP
+    /// server's TLS certificate may chain to, trusted in addition to the
+    /// built-in Mozilla roots. For servers with a private CA or a
+    /// self-signed certificate. Unset by default.
+    pub ca_file: Option<PathBuf>,
+}
+
+impl MailOptions {
+    /// From the environment; both settings are optional.
+    pub fn from_env() -> Result<Self, String> {
+        use crate::config::env_var as var;
+        let reply_to = match var("MOPS_MAIL_REPLY_TO") {
+            None => None,
+            Some(v) => {
+                Some(v.parse::<Mailbox>().map_err(|e| format!("MOPS_MAIL_REPLY_TO {v:?} is not a mail address: {e}"))?)
+            }
+        };
+        Ok(Self { reply_to, ca_file: var("MOPS_SMTP_CA_FILE").map(PathBuf::from) })
+    }
+}
+
+/// The TLS parameters for `host` that also trust the certificates in `ca_file`.
+fn tls_trusting(host: &str, ca_file: &std::path::Path) -> Result<TlsParameters, String> {
+    let pem =
+        std::fs::read(ca_file).map_err(|e| format!("cannot read MOPS_SMTP_CA_FILE {}: {e}", ca_file.display()))?;
+    if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+        return Err(format!("MOPS_SMTP_CA_FILE {} holds no PEM certificate", ca_file.display()));
+    }
+    let certificate = Certificate::from_pem(&pem)
+        .map_err(|e| format!("MOPS_SMTP_CA_FILE {} is not a usable PEM file: {e}", ca_file.display()))?;
+    TlsParameters::builder(host.to_owned())
+        .add_root_certificate(certificate)
+        .build()
+        .map_err(|e| format!("cannot set up TLS for {host}: {e}"))
+}
+
+/// What went wrong with a send, for the outbox row and the log. A TLS
+/// certificate the worker does not trust says so and what to do about it.
+fn describe(e: &lettre::transport::smtp::Error) -> String {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        let inner =
+            err.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()).map(|i| i as &dyn std::error::Error);
+        for candidate in [Some(err), inner].into_iter().flatten() {
+            if let Some(rustls::Error::InvalidCertificate(_)) = candidate.downcast_ref::<rustls::Error>() {
+                return format!(
+                    "the SMTP server's TLS certificate is not trusted; if a private CA signed it, name that CA's \
+                     certificate in MOPS_SMTP_CA_FILE ({e})"
+                );
+            }
+        }
+        source = err.source();
+    }
+    e.to_string()
+}
+
 /// A send that did not go through.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SendFailure {
@@ -125,7 +194,15 @@ impl std::fmt::Debug for Transport {
 }
 
 impl Transport {
+    /// The transport `settings` name, with up to `pool_size` SMTP
+    /// connections, trusting `MOPS_SMTP_CA_FILE` if it is set.
     pub fn from_settings(settings: &TransportSettings, pool_size: u32) -> Result<Self, String> {
+        Self::with_options(settings, pool_size, &MailOptions::from_env()?)
+    }
+
+    /// As [`Transport::from_settings`], with the options given rather than
+    /// read from the environment.
+    pub fn with_options(settings: &TransportSettings, pool_size: u32, options: &MailOptions) -> Result<Self, String> {
         match settings {
             TransportSettings::Files { dir } => {
                 std::fs::create_dir_all(dir)
@@ -135,9 +212,26 @@ impl Transport {
             TransportSettings::Smtp { url } => {
                 // lettre names STARTTLS "required"; people write "starttls".
                 let url = url.replace("tls=starttls", "tls=required");
-                let builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(&url).map_err(|e| {
+                let unusable = |e: &dyn std::fmt::Display| {
                     format!("MOPS_SMTP_URL {} is not a usable SMTP URL: {e}", crate::config::redact(&url))
-                })?;
+                };
+                let mut builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(&url).map_err(|e| unusable(&e))?;
+                if let Some(ca_file) = &options.ca_file {
+                    // lettre's URL parsing set the TLS mode with the default
+                    // roots; the same mode again, with the extra roots.
+                    let parsed = url::Url::parse(&url).map_err(|e| unusable(&e))?;
+                    let host = parsed.host_str().ok_or_else(|| unusable(&"no host"))?;
+                    let mode = parsed.query_pairs().find(|(k, _)| k == "tls").map(|(_, v)| v.into_owned());
+                    builder = match (parsed.scheme(), mode.as_deref()) {
+                        ("smtps", _) => builder.tls(Tls::Wrapper(tls_trusting(host, ca_file)?)),
+                        ("smtp", Some("required")) => builder.tls(Tls::Required(tls_trusting(host, ca_file)?)),
+                        ("smtp", Some("opportunistic")) => {
+                            builder.tls(Tls::Opportunistic(tls_trusting(host, ca_file)?))
+                        }
+                        // Plain SMTP: no certificate to check.
+                        _ => builder,
+                    };
+                }
                 Ok(Self::Smtp(
                     builder
                         .timeout(Some(Duration::from_secs(30)))
@@ -154,10 +248,16 @@ impl Transport {
             Self::Smtp(smtp) => match smtp.send(message).await {
                 Ok(response) => Ok(format!("{} {}", response.code(), response.message().collect::<Vec<_>>().join(" "))),
                 Err(e) => Err(SendFailure {
-                    // 5xx is permanent; 4xx, refused connections and
-                    // timeouts are worth another try.
+                    // 5xx is permanent; 4xx, refused connections, timeouts
+                    // and failed TLS handshakes (an untrusted certificate
+                    // included) are worth another try. A certificate problem
+                    // is the server's or the configuration's, not the
+                    // mail's: like Postfix, which defers mail when it cannot
+                    // verify a server, the row waits and goes out once it is
+                    // fixed, instead of every mail needing a person's retry.
+                    // It still fails for good after `give_up`.
                     transient: !e.is_permanent(),
-                    message: e.to_string(),
+                    message: describe(&e),
                 }),
             },
             Self::Files(dir) => {

@@ -18,8 +18,8 @@ use mops_core::call::Call;
 use mops_core::domain::{CallId, IdeaId};
 use tokio::task::JoinSet;
 
-use super::render::{Rendered, render};
-use super::transport::{MailSettings, SendFailure, Transport};
+use super::render::{Envelope, Rendered, render_mail};
+use super::transport::{MailOptions, MailSettings, SendFailure, Transport};
 use crate::store::{OutboxRow, OutboxUpdate, Store, StoreError};
 
 /// What a pass (or a drain) of the worker did.
@@ -55,6 +55,8 @@ pub struct MailWorker<S> {
     store: S,
     transport: Transport,
     settings: Arc<MailSettings>,
+    /// Whom every mail names for questions, and its `Reply-To`.
+    reply_to: Arc<Mailbox>,
     /// Parsed calls, kept across batches. Safe because a call's definition
     /// (all the renderer reads of it) cannot change once it has ideas, and
     /// mail exists only for ideas.
@@ -67,11 +69,19 @@ pub fn message_id(row: uuid::Uuid, from: &Mailbox) -> String {
 }
 
 /// Builds the MIME message: multipart/alternative (text, HTML), inside
-/// multipart/mixed with the `.ics` when there is an invitation.
-pub fn build_message(row: uuid::Uuid, to: &Mailbox, from: &Mailbox, rendered: &Rendered) -> Result<Message, String> {
+/// multipart/mixed with the `.ics` when there is an invitation. Replies go
+/// to `reply_to`, the contact the mail names.
+pub fn build_message(
+    row: uuid::Uuid,
+    to: &Mailbox,
+    from: &Mailbox,
+    reply_to: &Mailbox,
+    rendered: &Rendered,
+) -> Result<Message, String> {
     let alternative = MultiPart::alternative_plain_html(rendered.text.clone(), rendered.html.clone());
     let builder = Message::builder()
         .from(from.clone())
+        .reply_to(reply_to.clone())
         .to(to.clone())
         .subject(rendered.subject.clone())
         .message_id(Some(message_id(row, from)));
@@ -88,13 +98,31 @@ pub fn build_message(row: uuid::Uuid, to: &Mailbox, from: &Mailbox, rendered: &R
 }
 
 impl<S: Store + Clone + 'static> MailWorker<S> {
+    /// A worker with the transport `settings` name; `MOPS_MAIL_REPLY_TO`
+    /// and `MOPS_SMTP_CA_FILE` come from the environment ([`MailOptions`]).
     pub fn new(store: S, settings: MailSettings) -> Result<Self, String> {
-        let transport = Transport::from_settings(&settings.transport, settings.concurrency as u32)?;
-        Ok(Self { store, transport, settings: Arc::new(settings), calls: Arc::default() })
+        Self::with_options(store, settings, MailOptions::from_env()?)
     }
 
+    /// As [`MailWorker::new`], with the options given.
+    pub fn with_options(store: S, settings: MailSettings, options: MailOptions) -> Result<Self, String> {
+        let transport = Transport::with_options(&settings.transport, settings.concurrency as u32, &options)?;
+        let mut worker = Self::with_transport(store, transport, settings);
+        if let Some(reply_to) = options.reply_to {
+            worker.reply_to = Arc::new(reply_to);
+        }
+        Ok(worker)
+    }
+
+    /// A worker sending through `transport`; replies go to the From address.
     pub fn with_transport(store: S, transport: Transport, settings: MailSettings) -> Self {
-        Self { store, transport, settings: Arc::new(settings), calls: Arc::default() }
+        let reply_to = Arc::new(settings.from.clone());
+        Self { store, transport, settings: Arc::new(settings), reply_to, calls: Arc::default() }
+    }
+
+    /// Whom the mails name for questions, and their `Reply-To`.
+    pub fn reply_to(&self) -> &Mailbox {
+        &self.reply_to
     }
 
     pub fn settings(&self) -> &MailSettings {
@@ -104,7 +132,7 @@ impl<S: Store + Clone + 'static> MailWorker<S> {
     /// Renders one row as it would be sent (the preview).
     pub async fn render_row(&self, row: &OutboxRow) -> Result<Rendered, String> {
         let (call, idea) = self.context(row.call_id, row.idea_id).await.map_err(|e| e.to_string())?;
-        render(&row.intent, &idea, &call, &row.id.to_string()).map_err(|e| e.to_string())
+        render_row(row, &idea, &call, &self.reply_to).map_err(|e| e.to_string())
     }
 
     async fn context(&self, call: CallId, idea: IdeaId) -> Result<(Call, IdeaState), StoreError> {
@@ -171,6 +199,15 @@ impl<S: Store + Clone + 'static> MailWorker<S> {
         if rows.is_empty() {
             return Ok(None);
         }
+        self.send_rows(rows, now).await.map(Some)
+    }
+
+    /// Sends claimed rows; returns what to record.
+    async fn send_rows(
+        &self,
+        rows: Vec<OutboxRow>,
+        now: DateTime<Utc>,
+    ) -> Result<(WorkerReport, Vec<OutboxUpdate>), StoreError> {
         // The call and the idea of each row, each read once per batch: a
         // batch holds many ideas of a few calls, and a call is the larger read.
         let mut calls: HashMap<CallId, Arc<Call>> = self.calls.lock().map(|c| c.clone()).unwrap_or_default();
@@ -203,7 +240,8 @@ impl<S: Store + Clone + 'static> MailWorker<S> {
                 let Some((row, ctx)) = pending.next() else { break };
                 let transport = self.transport.clone();
                 let settings = self.settings.clone();
-                set.spawn(async move { deliver(&transport, &settings, row, ctx, now).await });
+                let reply_to = self.reply_to.clone();
+                set.spawn(async move { deliver(&transport, &settings, &reply_to, row, ctx, now).await });
             }
             let Some(done) = set.join_next().await else { break };
             let update = done.map_err(|e| StoreError::Corrupt(format!("a mail task panicked: {e}")))?;
@@ -214,49 +252,78 @@ impl<S: Store + Clone + 'static> MailWorker<S> {
             }
             updates.push(update);
         }
-        Ok(Some((report, updates)))
+        Ok((report, updates))
     }
 
     /// Passes until nothing is due at `now`: every mail that can go out now
     /// has gone out; what failed transiently waits for its next attempt.
     pub async fn drain(&self, now: DateTime<Utc>) -> Result<WorkerReport, StoreError> {
-        // Each batch's outcomes are recorded while the next batch is claimed
-        // and sent, so the database's work overlaps the network's. A row is
-        // claimed (leased) until its outcome is recorded, so no batch can
-        // pick up the rows of one still being recorded.
-        let mut total = WorkerReport::default();
-        let mut recording: Option<tokio::task::JoinHandle<Result<(), StoreError>>> = None;
-        let finish = |handle: tokio::task::JoinHandle<Result<(), StoreError>>| async move {
-            handle.await.map_err(|e| StoreError::Corrupt(format!("recording mail outcomes panicked: {e}")))?
+        // While a batch is sent, the database claims the next batch and
+        // records the previous one's outcomes, so its work overlaps the
+        // network's instead of stalling the sends between batches. A row
+        // stays claimed (leased) until its outcome is recorded, so no claim
+        // picks up a row still in flight. If the drain stops on an error, a
+        // batch claimed ahead waits for its lease to lapse, as after a crash.
+        type Task<T> = tokio::task::JoinHandle<Result<T, StoreError>>;
+        async fn join<T>(task: Task<T>, what: &str) -> Result<T, StoreError> {
+            task.await.map_err(|e| StoreError::Corrupt(format!("{what} panicked: {e}")))?
+        }
+        let claim = || -> Task<Vec<OutboxRow>> {
+            let (store, settings) = (self.store.clone(), self.settings.clone());
+            tokio::spawn(async move { store.claim_outbox(now, settings.lease, settings.batch).await })
         };
+        let mut total = WorkerReport::default();
+        let mut recording: Option<Task<()>> = None;
+        let mut claiming = claim();
         let outcome = loop {
-            let batch = self.send_batch(now).await;
-            if let Some(handle) = recording.take()
-                && let Err(e) = finish(handle).await
+            let rows = match join(claiming, "claiming mail").await {
+                Ok(rows) => rows,
+                Err(e) => break Err(e),
+            };
+            if rows.is_empty() {
+                break Ok(());
+            }
+            claiming = claim();
+            let sent = self.send_rows(rows, now).await;
+            if let Some(task) = recording.take()
+                && let Err(e) = join(task, "recording mail outcomes").await
             {
                 break Err(e);
             }
-            match batch {
+            match sent {
                 Err(e) => break Err(e),
-                Ok(None) => break Ok(()),
-                Ok(Some((report, updates))) => {
+                Ok((report, updates)) => {
                     total += report;
                     let store = self.store.clone();
                     recording = Some(tokio::spawn(async move { store.record_outbox(&updates, Utc::now()).await }));
                 }
             }
         };
-        if let Some(handle) = recording.take() {
-            finish(handle).await?;
+        if let Some(task) = recording.take() {
+            join(task, "recording mail outcomes").await?;
         }
         outcome.map(|()| total)
     }
+}
+
+/// Renders `row` as the worker sends it: its invitation stamped with the
+/// time the row was queued, and `reply_to` named as the contact.
+pub fn render_row(
+    row: &OutboxRow,
+    idea: &IdeaState,
+    call: &Call,
+    reply_to: &Mailbox,
+) -> Result<Rendered, super::RenderError> {
+    let uid = row.id.to_string();
+    let contact = reply_to.email.to_string();
+    render_mail(&row.intent, idea, call, &Envelope { uid: &uid, queued_at: row.created_at, contact: Some(&contact) })
 }
 
 /// Renders and sends one row; says what to record.
 async fn deliver(
     transport: &Transport,
     settings: &MailSettings,
+    reply_to: &Mailbox,
     row: OutboxRow,
     ctx: Option<Context>,
     now: DateTime<Utc>,
@@ -273,9 +340,9 @@ async fn deliver(
         Ok(address) => Mailbox::new(Some(row.intent.to.name.to_string()), address),
         Err(e) => return OutboxUpdate::Failed { id: row.id, error: format!("invalid recipient address: {e}") },
     };
-    let message = render(&row.intent, idea, call, &row.id.to_string())
+    let message = render_row(&row, idea, call, reply_to)
         .map_err(|e| e.to_string())
-        .and_then(|rendered| build_message(row.id, &to, &settings.from, &rendered));
+        .and_then(|rendered| build_message(row.id, &to, &settings.from, reply_to, &rendered));
     let message = match message {
         Ok(m) => m,
         Err(e) => {
