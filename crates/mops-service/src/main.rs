@@ -1013,8 +1013,15 @@ async fn outbox(command: OutboxCommand, settings: &Settings) -> Result<ExitCode,
                         mops_service::mail::preview::intent_for(&state, &call, &notice, lang).ok_or_else(|| {
                             format!("unknown notice {notice:?}; use one of: {}", mops_core::Notice::KEYS.join(", "))
                         })?;
-                    let rendered =
-                        mops_service::mail::render(&intent, &state, &call, "preview").map_err(|e| e.to_string())?;
+                    let contact = mops_service::mail::configured_contact()?;
+                    let contact = contact.email.to_string();
+                    let envelope = mops_service::mail::Envelope {
+                        uid: "preview",
+                        queued_at: chrono::Utc::now(),
+                        contact: Some(&contact),
+                    };
+                    let rendered = mops_service::mail::render_mail(&intent, &state, &call, &envelope)
+                        .map_err(|e| e.to_string())?;
                     (format!("{} <{}>", intent.to.name, intent.to.email), "preview (not queued)".to_owned(), rendered)
                 }
                 (None, None) => return Err("give a mail id, or --idea and --notice".into()),

@@ -183,6 +183,7 @@ pub async fn run(
             public_url,
             transport: crate::mail::Transport::from_settings(&settings.transport, 2)?,
             from: settings.from.clone(),
+            reply_to: worker.reply_to().clone(),
             rate_per_minute: options.rate_per_minute,
         }
     };

@@ -180,6 +180,7 @@ impl Server {
             public_url: public_url.map_or_else(|| format!("http://{addr}"), str::to_owned),
             transport: mops_service::mail::Transport::Files(mail_dir.path().to_owned()),
             from: "MOPS <mops@example.se>".parse().unwrap(),
+            reply_to: "Processledaren <processledare@example.se>".parse().unwrap(),
             rate_per_minute,
         };
         let (stop, stopped) = oneshot::channel::<()>();
@@ -1452,6 +1453,11 @@ async fn the_outbox_seminars_and_recusals(test: &TestDb) {
     let preview = server.get(&format!("/admin/utskick/{}", row.id), Some(&leader)).await;
     assert_eq!(preview.status, 200, "{preview:?}");
     assert!(preview.body.contains(&html(&row.recipient_email)), "{}", preview.body);
+    assert!(
+        preview.body.contains("processledare@example.se"),
+        "the preview names the contact, as sent: {}",
+        preview.body
+    );
     assert_eq!(server.get(&format!("/admin/utskick/{}", row.id), Some(&board)).await.status, 404);
     let retry = format!("/admin/utskick/{}/forsok-igen", row.id);
     assert_eq!(server.post(&retry, Some(&board), &[]).await.status, 404, "only the process leader");

@@ -168,8 +168,10 @@ pub(super) async fn preview(
         .and_then(|c| c.state.call().cloned())
         .ok_or_else(|| ApiError::Internal(format!("mail {}: no call", row.id)))?;
     // The same uid as the worker gives it, so the invitation matches.
-    let rendered = crate::mail::render(&row.intent, &idea.state, &call, &row.id.to_string())
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    // As the worker renders it: its uid, its queue time, the configured contact.
+    let contact = crate::mail::configured_contact().map_err(ApiError::Internal)?;
+    let rendered =
+        crate::mail::render_row(&row, &idea.state, &call, &contact).map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(Json(PreviewBody {
         id: row.id,
         to: format!("{} <{}>", row.intent.to.name, row.recipient_email),

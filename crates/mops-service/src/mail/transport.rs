@@ -263,14 +263,17 @@ impl Transport {
             Self::Files(dir) => {
                 // Named by the outbox row, so a re-send overwrites rather
                 // than duplicates.
+                // Written beside it and renamed, so whoever reads the folder
+                // never sees half a mail.
                 let path = dir.join(format!("{id}.eml"));
-                tokio::fs::write(&path, message.formatted())
-                    .await
-                    .map(|()| format!("written to {}", path.display()))
-                    .map_err(|e| SendFailure {
-                        transient: true,
-                        message: format!("cannot write {}: {e}", path.display()),
-                    })
+                let partial = dir.join(format!(".{id}.eml.partial"));
+                let failed = |e: std::io::Error| SendFailure {
+                    transient: true,
+                    message: format!("cannot write {}: {e}", path.display()),
+                };
+                tokio::fs::write(&partial, message.formatted()).await.map_err(failed)?;
+                tokio::fs::rename(&partial, &path).await.map_err(failed)?;
+                Ok(format!("written to {}", path.display()))
             }
         }
     }

@@ -56,6 +56,9 @@ pub struct WebConfig {
     /// How sign-in links are sent.
     pub transport: Transport,
     pub from: Mailbox,
+    /// Whom status mails name for questions (`MOPS_MAIL_REPLY_TO`), for
+    /// the outbox preview.
+    pub reply_to: Mailbox,
     /// Requests per minute per client address on sign-in, link requests and
     /// public submissions. Defaults to 10; a burst of that many is allowed.
     pub rate_per_minute: u32,

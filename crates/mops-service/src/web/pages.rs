@@ -1690,7 +1690,8 @@ async fn outbox_preview(
         Ok(None) => return not_found(lang, Viewer(Some(user))).await,
         Err(e) => return unavailable(lang, "could not load an outbox row's idea", e),
     };
-    match crate::mail::render(&row.intent, &idea, &call, &row.id.to_string()) {
+    // As the worker renders it: its uid, its queue time, the configured contact.
+    match crate::mail::render_row(&row, &idea, &call, &state.config.reply_to) {
         Ok(rendered) => message(
             lang,
             Some(&user),
