@@ -478,7 +478,7 @@ async fn create_call(
     // The call's id comes from the form's key: sending it twice makes one call.
     let key =
         if form.form_key.trim().is_empty() { Uuid::new_v4().to_string() } else { form.form_key.trim().to_owned() };
-    let id = CallId::from_uuid(Uuid::new_v5_compatible(&key));
+    let id = CallId::from_uuid(super::derived_id("call", &key));
     run(
         &state,
         lang,
@@ -584,21 +584,6 @@ async fn run(
             render_form(state, lang, user, form, action, vec![lang.t("stale_call").to_owned()]).await
         }
         Err(e) => unavailable("could not save a call", e),
-    }
-}
-
-/// A v4-shaped UUID derived from a form key (no v5 feature needed).
-trait FromKey {
-    fn new_v5_compatible(key: &str) -> Uuid;
-}
-
-impl FromKey for Uuid {
-    fn new_v5_compatible(key: &str) -> Uuid {
-        use sha2::{Digest, Sha256};
-        let digest = Sha256::digest(format!("mops call {key}").as_bytes());
-        let mut bytes = [0u8; 16];
-        bytes.copy_from_slice(&digest[..16]);
-        uuid::Builder::from_random_bytes(bytes).into_uuid()
     }
 }
 

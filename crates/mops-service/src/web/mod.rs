@@ -145,6 +145,17 @@ pub fn router(db: Db, config: WebConfig) -> Router {
     app
 }
 
+/// An id derived from a key (a form's key, a call's id): the same key gives
+/// the same id, so a form sent twice names one object. Shaped as a random
+/// (v4) UUID; `purpose` keeps ids for different things apart.
+pub(crate) fn derived_id(purpose: &str, key: &str) -> uuid::Uuid {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("mops {purpose} {key}").as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_random_bytes(bytes).into_uuid()
+}
+
 /// Deletes expired sessions and sign-in links every `every`, for ever.
 pub async fn sweep_sessions(db: Db, every: Duration) {
     let store = DbSessionStore::new(db);

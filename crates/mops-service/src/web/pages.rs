@@ -27,7 +27,6 @@ use mops_core::domain::{
 use mops_core::idea::{Applicant, IdeaDetails, NewIdea, Recommendation};
 use mops_core::{Actor, IdeaCommand, IdeaState, Stage, table};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use tower_sessions::Session;
 use uuid::Uuid;
 
@@ -118,10 +117,7 @@ fn form_key() -> String {
 /// The board meeting that decides a call's ideas: one per call, with an id
 /// derived from the call's (so every page and the minutes agree on it).
 pub fn decision_meeting(call: CallId) -> MeetingId {
-    let digest = Sha256::digest(format!("mops decision meeting {call}").as_bytes());
-    let mut bytes = [0u8; 16];
-    bytes.copy_from_slice(&digest[..16]);
-    MeetingId::from_uuid(uuid::Builder::from_custom_bytes(bytes).into_uuid())
+    MeetingId::from_uuid(super::derived_id("decision meeting", &call.to_string()))
 }
 
 pub(super) async fn load_call(state: &WebState, id: &str) -> Result<Option<(Call, i64)>, StoreError> {
@@ -527,12 +523,7 @@ pub(super) async fn submit(
     let key = if form.form_key.trim().is_empty() { form_key() } else { form.form_key.trim().to_owned() };
     // The idea's id comes from the form's key: sending the form twice
     // submits one idea.
-    let idea_id = IdeaId::from_uuid(
-        uuid::Builder::from_custom_bytes(
-            Sha256::digest(format!("idea {key} {}", lead.person).as_bytes())[..16].try_into().unwrap_or([0; 16]),
-        )
-        .into_uuid(),
-    );
+    let idea_id = IdeaId::from_uuid(super::derived_id("idea", &format!("{key} {}", lead.person)));
     let actor = Actor::person(lead.person, []);
     let command = IdeaCommand::SubmitNew(Box::new(NewIdea {
         id: idea_id,
@@ -877,7 +868,6 @@ async fn command(
             Err(e) => return unavailable(lang, "could not run a command", e),
         }
     }
-    let _ = stored;
     if total > 0 {
         flash(&session, "ok", lang.t(&format!("done_{}", form.action)).to_owned()).await;
     }
