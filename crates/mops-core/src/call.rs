@@ -73,6 +73,26 @@ pub struct Timeline {
     pub decision_meeting_at: DateTime<Utc>,
 }
 
+impl Timeline {
+    /// Moves every date by `by`, keeping the gaps between them: last year's
+    /// timeline as this year's, or a call that opens now for a demo.
+    pub fn shift(&mut self, by: chrono::TimeDelta) {
+        for at in [
+            &mut self.opens_at,
+            &mut self.closes_at,
+            &mut self.panel_at,
+            &mut self.plan_deadline,
+            &mut self.decision_meeting_at,
+        ] {
+            *at += by;
+        }
+        for s in &mut self.seminars {
+            s.starts_at += by;
+            s.ends_at += by;
+        }
+    }
+}
+
 /// One of the panel's criteria, scored on the call's scale.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Criterion {

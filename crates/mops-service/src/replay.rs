@@ -78,15 +78,8 @@ pub async fn open_demo_call<S: Store + crate::people::PeopleStore>(
     }
     let mut definition = round.definition.clone();
     let shift = now - chrono::Duration::days(1) - definition.timeline.opens_at;
-    let t = &mut definition.timeline;
-    for at in [&mut t.opens_at, &mut t.closes_at, &mut t.panel_at, &mut t.plan_deadline, &mut t.decision_meeting_at] {
-        *at += shift;
-    }
-    for s in &mut t.seminars {
-        s.starts_at += shift;
-        s.ends_at += shift;
-    }
-    let year = chrono::Datelike::year(&t.opens_at.with_timezone(&chrono_tz::Europe::Stockholm));
+    definition.timeline.shift(shift);
+    let year = chrono::Datelike::year(&definition.timeline.opens_at.with_timezone(&chrono_tz::Europe::Stockholm));
     definition.title =
         mops_core::domain::Title::parse(&format!("Samhällskontraktet {year}")).map_err(|e| e.to_string())?;
     definition.title_en = None;

@@ -392,14 +392,7 @@ async fn idea(db: &Db, id: IdeaId) -> (IdeaState, i64, usize) {
 async fn open_call_now(db: &Db, round: &Round2010) -> CallId {
     let mut definition = round.definition.clone();
     let shift = Utc::now() - Duration::days(1) - definition.timeline.opens_at;
-    let t = &mut definition.timeline;
-    for at in [&mut t.opens_at, &mut t.closes_at, &mut t.panel_at, &mut t.plan_deadline, &mut t.decision_meeting_at] {
-        *at += shift;
-    }
-    for s in &mut t.seminars {
-        s.starts_at += shift;
-        s.ends_at += shift;
-    }
+    definition.timeline.shift(shift);
     definition.title = Title::parse("Framtidens omsorg, andra omgången").unwrap();
     let id = CallId::from_uuid(Uuid::new_v4());
     for command in

@@ -20,8 +20,8 @@ use serde::{Deserialize, Serialize};
 use tower_sessions::Session;
 use uuid::Uuid;
 
-use super::auth::SignedIn;
-use super::pages::{flash, load_call};
+use super::auth::ProcessLeader;
+use super::pages::{flash, load_call, not_found_for, unavailable};
 use super::view::Page;
 use super::{Lang, WebState};
 use crate::people::{ChangedBy, NewUser, Password, PeopleStore, RoleKind, User};
@@ -36,24 +36,6 @@ pub(super) fn routes() -> Router<WebState> {
         .route("/admin/roller/ta-bort", post(revoke_role))
         .route("/admin/nycklar", post(create_token))
         .route("/admin/nycklar/{id}/aterkalla", post(revoke_token))
-}
-
-fn refuse(lang: Lang, user: User) -> Response {
-    tracing::warn!(user = %user.id, "web: refused a process leader's page");
-    Page {
-        template: "message.html",
-        lang,
-        user: Some(&user),
-        path: "/",
-        title: lang.t("not_found_title").to_owned(),
-        data: minijinja::context! { text => lang.t("not_found") },
-    }
-    .render_with(StatusCode::NOT_FOUND)
-}
-
-fn unavailable(what: &str, e: impl std::fmt::Display) -> Response {
-    tracing::error!(error = %e, "{what}");
-    StatusCode::SERVICE_UNAVAILABLE.into_response()
 }
 
 // ---------------------------------------------------------------------------
@@ -413,7 +395,7 @@ async fn render_form(
 ) -> Response {
     let groups: Vec<Choice> = match state.db.sector_groups().await {
         Ok(g) => g.into_iter().map(|g| Choice { id: g.id.to_string(), name: g.name.to_string() }).collect(),
-        Err(e) => return unavailable("could not list sector groups", e),
+        Err(e) => return unavailable(lang, "could not list sector groups", e),
     };
     let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
     Page {
@@ -435,17 +417,14 @@ pub(super) struct From {
 async fn new_call(
     State(state): State<WebState>,
     lang: Lang,
-    SignedIn(user): SignedIn,
+    ProcessLeader(user): ProcessLeader,
     Query(q): Query<From>,
 ) -> Response {
-    if !user.actor().is_process_leader() {
-        return refuse(lang, user);
-    }
     let form = match q.fran.as_deref() {
         Some(id) => match load_call(&state, id).await {
             Ok(Some((call, _))) => CallForm { fran: call.id.to_string(), ..CallForm::next_year(&call.definition) },
             Ok(None) => CallForm::default(),
-            Err(e) => return unavailable("could not load a call", e),
+            Err(e) => return unavailable(lang, "could not load a call", e),
         },
         None => CallForm {
             scale_min: "1".into(),
@@ -461,15 +440,12 @@ async fn create_call(
     State(state): State<WebState>,
     lang: Lang,
     session: Session,
-    SignedIn(user): SignedIn,
+    ProcessLeader(user): ProcessLeader,
     Form(form): Form<CallForm>,
 ) -> Response {
-    if !user.actor().is_process_leader() {
-        return refuse(lang, user);
-    }
     let source = match load_call(&state, &form.fran).await {
         Ok(source) => source.map(|(call, _)| call.definition),
-        Err(e) => return unavailable("could not load a call", e),
+        Err(e) => return unavailable(lang, "could not load a call", e),
     };
     let definition = match form.definition(lang, source.as_ref()) {
         Ok(d) => d,
@@ -497,12 +473,9 @@ async fn edit_call(
     State(state): State<WebState>,
     lang: Lang,
     session: Session,
-    SignedIn(user): SignedIn,
+    ProcessLeader(user): ProcessLeader,
     Path(id): Path<String>,
 ) -> Response {
-    if !user.actor().is_process_leader() {
-        return refuse(lang, user);
-    }
     match load_call(&state, &id).await {
         Ok(Some((call, version))) if call.phase == mops_core::CallPhase::Draft => {
             let form = CallForm::from_definition(&call.definition, Some(version));
@@ -512,8 +485,8 @@ async fn edit_call(
             flash(&session, "error", lang.t("call_not_draft").to_owned()).await;
             Redirect::to("/admin").into_response()
         }
-        Ok(None) => refuse(lang, user),
-        Err(e) => unavailable("could not load a call", e),
+        Ok(None) => not_found_for(lang, Some(&user)),
+        Err(e) => unavailable(lang, "could not load a call", e),
     }
 }
 
@@ -521,17 +494,14 @@ async fn save_call(
     State(state): State<WebState>,
     lang: Lang,
     session: Session,
-    SignedIn(user): SignedIn,
+    ProcessLeader(user): ProcessLeader,
     Path(id): Path<String>,
     Form(form): Form<CallForm>,
 ) -> Response {
-    if !user.actor().is_process_leader() {
-        return refuse(lang, user);
-    }
     let (call, _) = match load_call(&state, &id).await {
         Ok(Some(c)) => c,
-        Ok(None) => return refuse(lang, user),
-        Err(e) => return unavailable("could not load a call", e),
+        Ok(None) => return not_found_for(lang, Some(&user)),
+        Err(e) => return unavailable(lang, "could not load a call", e),
     };
     let action = format!("/admin/utlysningar/{}/andra", call.id);
     let definition = match form.definition(lang, Some(&call.definition)) {
@@ -583,7 +553,7 @@ async fn run(
         Err(StoreError::Conflict { .. }) => {
             render_form(state, lang, user, form, action, vec![lang.t("stale_call").to_owned()]).await
         }
-        Err(e) => unavailable("could not save a call", e),
+        Err(e) => unavailable(lang, "could not save a call", e),
     }
 }
 
@@ -606,12 +576,9 @@ async fn add_person(
     State(state): State<WebState>,
     lang: Lang,
     session: Session,
-    SignedIn(user): SignedIn,
+    ProcessLeader(user): ProcessLeader,
     Form(form): Form<PersonForm>,
 ) -> Response {
-    if !user.actor().is_process_leader() {
-        return refuse(lang, user);
-    }
     let sv = lang.0 == Language::Sv;
     let say = |e: ParseError| if sv { e.message_sv() } else { e.to_string() };
     let parsed = (|| -> Result<NewUser, String> {
@@ -633,7 +600,7 @@ async fn add_person(
         Ok(new) => match state.db.add_user(new, ChangedBy::User(user.id)).await {
             Ok(added) => flash(&session, "ok", format!("{} {}", lang.t("person_added"), added.email)).await,
             Err(e) if e.is_user_error() => flash(&session, "error", e.message(lang.0)).await,
-            Err(e) => return unavailable("could not add a person", e),
+            Err(e) => return unavailable(lang, "could not add a person", e),
         },
     }
     Redirect::to("/admin#people-heading").into_response()
@@ -670,19 +637,16 @@ async fn grant_role(
     State(state): State<WebState>,
     lang: Lang,
     session: Session,
-    SignedIn(user): SignedIn,
+    ProcessLeader(user): ProcessLeader,
     Form(form): Form<RoleForm>,
 ) -> Response {
-    if !user.actor().is_process_leader() {
-        return refuse(lang, user);
-    }
     match role_from(&form) {
         Err(e) => flash(&session, "error", e.message(lang.0)).await,
         Ok((person, role)) => match state.db.grant_role(person, role, ChangedBy::User(user.id)).await {
             Ok(true) => flash(&session, "ok", lang.t("role_granted").to_owned()).await,
             Ok(false) => flash(&session, "ok", lang.t("role_already").to_owned()).await,
             Err(e) if e.is_user_error() => flash(&session, "error", e.message(lang.0)).await,
-            Err(e) => return unavailable("could not grant a role", e),
+            Err(e) => return unavailable(lang, "could not grant a role", e),
         },
     }
     Redirect::to("/admin#people-heading").into_response()
@@ -692,18 +656,15 @@ async fn revoke_role(
     State(state): State<WebState>,
     lang: Lang,
     session: Session,
-    SignedIn(user): SignedIn,
+    ProcessLeader(user): ProcessLeader,
     Form(form): Form<RoleForm>,
 ) -> Response {
-    if !user.actor().is_process_leader() {
-        return refuse(lang, user);
-    }
     match role_from(&form) {
         Err(e) => flash(&session, "error", e.message(lang.0)).await,
         Ok((person, role)) => match state.db.revoke_role(person, role, ChangedBy::User(user.id)).await {
             Ok(()) => flash(&session, "ok", lang.t("role_revoked").to_owned()).await,
             Err(e) if e.is_user_error() => flash(&session, "error", e.message(lang.0)).await,
-            Err(e) => return unavailable("could not revoke a role", e),
+            Err(e) => return unavailable(lang, "could not revoke a role", e),
         },
     }
     Redirect::to("/admin#people-heading").into_response()
@@ -770,12 +731,9 @@ async fn create_token(
     State(state): State<WebState>,
     lang: Lang,
     session: Session,
-    SignedIn(user): SignedIn,
+    ProcessLeader(user): ProcessLeader,
     Form(form): Form<TokenForm>,
 ) -> Response {
-    if !user.actor().is_process_leader() {
-        return refuse(lang, user);
-    }
     let Ok(person) = form.person.trim().parse::<PersonId>() else {
         flash(&session, "error", lang.t("token_person_missing").to_owned()).await;
         return Redirect::to("/admin#tokens-heading").into_response();
@@ -794,7 +752,7 @@ async fn create_token(
             flash(&session, "error", e.message(lang.0)).await;
             Redirect::to("/admin#tokens-heading").into_response()
         }
-        Err(e) => unavailable("could not create a token", e),
+        Err(e) => unavailable(lang, "could not create a token", e),
     }
 }
 
@@ -802,17 +760,14 @@ async fn revoke_token(
     State(state): State<WebState>,
     lang: Lang,
     session: Session,
-    SignedIn(user): SignedIn,
+    ProcessLeader(user): ProcessLeader,
     Path(id): Path<String>,
 ) -> Response {
-    if !user.actor().is_process_leader() {
-        return refuse(lang, user);
-    }
-    let Ok(id) = id.trim().parse::<crate::people::TokenId>() else { return refuse(lang, user) };
+    let Ok(id) = id.trim().parse::<crate::people::TokenId>() else { return not_found_for(lang, Some(&user)) };
     match state.db.revoke_token(id, ChangedBy::User(user.id)).await {
         Ok(_) => flash(&session, "ok", lang.t("token_revoked").to_owned()).await,
         Err(e) if e.is_user_error() => flash(&session, "error", e.message(lang.0)).await,
-        Err(e) => return unavailable("could not revoke a token", e),
+        Err(e) => return unavailable(lang, "could not revoke a token", e),
     }
     Redirect::to("/admin#tokens-heading").into_response()
 }

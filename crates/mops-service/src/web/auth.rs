@@ -78,6 +78,7 @@ impl FromRequestParts<WebState> for SignedIn {
     }
 }
 
+/// Percent-encodes a path for the `nasta` parameter, keeping `/` readable.
 fn form_urlencoded_component(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
@@ -85,6 +86,26 @@ fn form_urlencoded_component(s: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+/// The signed-in process leader. Anyone else signed in gets the same 404
+/// page as for a page that does not exist (the refusal is logged); anyone
+/// not signed in is sent to sign in.
+#[derive(Debug, Clone)]
+pub struct ProcessLeader(pub User);
+
+impl FromRequestParts<WebState> for ProcessLeader {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &WebState) -> Result<Self, Self::Rejection> {
+        let SignedIn(user) = SignedIn::from_request_parts(parts, state).await?;
+        if user.actor().is_process_leader() {
+            return Ok(Self(user));
+        }
+        tracing::warn!(user = %user.id, path = %parts.uri.path(), "web: refused the process leader's page");
+        let Ok(lang) = Lang::from_request_parts(parts, state).await;
+        Err(super::pages::not_found_for(lang, Some(&user)))
+    }
 }
 
 /// Only a path on this site: never `//evil.example` or `https://…`.

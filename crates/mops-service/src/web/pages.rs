@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 use tower_sessions::Session;
 use uuid::Uuid;
 
-use super::auth::{SignedIn, Viewer, local_path};
+use super::auth::{ProcessLeader, SignedIn, Viewer, local_path};
 use super::view::{Page, stylesheet};
 use super::{Lang, WebState};
 use crate::api::access;
@@ -78,10 +78,15 @@ fn message(lang: Lang, user: Option<&User>, status: StatusCode, title_key: &str,
 }
 
 async fn not_found(lang: Lang, Viewer(user): Viewer) -> Response {
-    message(lang, user.as_ref(), StatusCode::NOT_FOUND, "not_found_title", lang.t("not_found").to_owned())
+    not_found_for(lang, user.as_ref())
 }
 
-fn unavailable(lang: Lang, what: &str, e: impl std::fmt::Display) -> Response {
+/// The page for what does not exist, or what the user may not see: the same.
+pub(super) fn not_found_for(lang: Lang, user: Option<&User>) -> Response {
+    message(lang, user, StatusCode::NOT_FOUND, "not_found_title", lang.t("not_found").to_owned())
+}
+
+pub(super) fn unavailable(lang: Lang, what: &str, e: impl std::fmt::Display) -> Response {
     // Logged once here; the person sees a plain apology, never the details.
     tracing::error!(error = %e, "{what}");
     message(lang, None, StatusCode::SERVICE_UNAVAILABLE, "error_title", lang.t("error_text").to_owned())
@@ -1527,11 +1532,12 @@ struct LogView {
     what: String,
 }
 
-async fn leader(State(state): State<WebState>, lang: Lang, session: Session, SignedIn(user): SignedIn) -> Response {
-    if !user.actor().is_process_leader() {
-        tracing::warn!(user = %user.id, "web: refused the process leader's page");
-        return not_found(lang, Viewer(Some(user))).await;
-    }
+async fn leader(
+    State(state): State<WebState>,
+    lang: Lang,
+    session: Session,
+    ProcessLeader(user): ProcessLeader,
+) -> Response {
     let calls = match state.db.calls().await {
         Ok(c) => c,
         Err(e) => return unavailable(lang, "could not list calls", e),
@@ -1658,12 +1664,9 @@ async fn advance_phase(
 async fn outbox_preview(
     State(state): State<WebState>,
     lang: Lang,
-    SignedIn(user): SignedIn,
+    ProcessLeader(user): ProcessLeader,
     Path(id): Path<String>,
 ) -> Response {
-    if !user.actor().is_process_leader() {
-        return not_found(lang, Viewer(Some(user))).await;
-    }
     let Ok(id) = id.parse::<Uuid>() else { return not_found(lang, Viewer(Some(user))).await };
     let row = match state.db.outbox_row(id).await {
         Ok(Some(r)) => r,
@@ -1704,12 +1707,9 @@ async fn outbox_retry(
     State(state): State<WebState>,
     lang: Lang,
     session: Session,
-    SignedIn(user): SignedIn,
+    ProcessLeader(user): ProcessLeader,
     Path(id): Path<String>,
 ) -> Response {
-    if !user.actor().is_process_leader() {
-        return not_found(lang, Viewer(Some(user))).await;
-    }
     let Ok(id) = id.parse::<Uuid>() else { return not_found(lang, Viewer(Some(user))).await };
     match state.db.requeue_outbox(Some(&[id]), Utc::now()).await {
         Ok(n) if n > 0 => flash(&session, "ok", lang.t("outbox_requeued").to_owned()).await,

@@ -126,7 +126,7 @@ impl Page<'_> {
 
     pub fn render_with(self, status: StatusCode) -> Response {
         let ctx = minijinja::context! {
-            t => Value::from_serialize(self.lang.texts()),
+            t => texts_value(self.lang),
             lang => self.lang.key(),
             me => self.user.map(Me::of),
             path => self.path,
@@ -141,6 +141,18 @@ impl Page<'_> {
             }
         }
     }
+}
+
+/// The page texts of a language as a template value, made once: every
+/// page shows them, and converting the whole catalog per request is waste.
+fn texts_value(lang: Lang) -> Value {
+    static SV: OnceLock<Value> = OnceLock::new();
+    static EN: OnceLock<Value> = OnceLock::new();
+    let cell = match lang.0 {
+        Language::Sv => &SV,
+        Language::En => &EN,
+    };
+    cell.get_or_init(|| Value::from_serialize(lang.texts())).clone()
 }
 
 /// A page for when the templates themselves fail: plain, no layout.
