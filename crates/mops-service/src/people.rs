@@ -1337,6 +1337,47 @@ pub async fn find_user(db: &impl PeopleStore, email: &str) -> Result<User, Peopl
     db.user_by_email(&email).await?.ok_or_else(|| PeopleError::UnknownUser { who: email.to_string() })
 }
 
+/// The applicant with this address: an existing user (with their own name,
+/// organisation and language), or a new user without a password, who signs
+/// in by link. `registered_by` is whoever adds a new user; `None` when
+/// people register themselves (the public form). Used by the public form
+/// and the API for leads and co-applicants alike.
+pub async fn find_or_register_applicant(
+    db: &impl PeopleStore,
+    email: &Email,
+    name: &PersonName,
+    organisation: OrganisationId,
+    language: Language,
+    registered_by: Option<PersonId>,
+) -> Result<mops_core::idea::Applicant, PeopleError> {
+    let user = match db.user_by_email(email).await? {
+        Some(user) => user,
+        None => {
+            let new = NewUser {
+                id: PersonId::from_uuid(Uuid::new_v4()),
+                email: email.clone(),
+                name: name.clone(),
+                organisation: Some(organisation),
+                language,
+                password: None,
+            };
+            let by = ChangedBy::User(registered_by.unwrap_or(new.id));
+            match db.add_user(new, by).await {
+                Ok(u) => u,
+                // Two requests at once with one new address: the other made it.
+                Err(e) => db.user_by_email(email).await?.ok_or(e)?,
+            }
+        }
+    };
+    Ok(mops_core::idea::Applicant {
+        person: user.id,
+        name: user.name.clone(),
+        email: user.email.clone(),
+        organisation: user.organisation.unwrap_or(organisation),
+        language: user.language,
+    })
+}
+
 /// An organisation by id or by exact name.
 pub async fn find_organisation(db: &impl PeopleStore, id_or_name: &str) -> Result<Organisation, PeopleError> {
     let wanted = id_or_name.trim();

@@ -990,3 +990,109 @@ async fn the_outbox_and_decisions_after_the_round(test: &TestDb) {
     assert_eq!(m["decisions"].as_array().unwrap().len(), own.len());
     leader.get(&format!("/api/v1/calls/{}/decisions", uuid::Uuid::new_v4())).await.problem(404);
 }
+
+// ---------------------------------------------------------------------------
+// Co-applicants on an idea submitted through the API
+
+on_both_backends!(co_applicants_through_the_api);
+
+async fn co_applicants_through_the_api(test: &TestDb) {
+    let db = test.db.clone();
+    let round = round_for(test, 41);
+    let first = round.steps.iter().position(|s| matches!(s, Step::Idea { .. })).expect("an idea step");
+    replay_steps(&db, &round, round.steps[..first].to_vec()).await;
+    seed_reference(&db, &round, "draknastet-2010").await.expect("the people");
+    let server = start(db.clone()).await;
+    let addr = server.addr;
+    let schemas = Schemas::fetch(addr).await;
+    let as_person = async |p: PersonId| Client { addr, token: token(&db, p).await };
+    let leader = as_person(round.process_leader).await;
+    let mut leads: Vec<PersonId> = Vec::new();
+    for step in &round.steps {
+        if let Step::Idea { command: IdeaCommand::SubmitNew(new) | IdeaCommand::Draft(new), .. } = step
+            && !leads.contains(&new.lead.person)
+        {
+            leads.push(new.lead.person);
+        }
+    }
+    let a = as_person(leads[0]).await;
+    let b_user = db.user(leads[1]).await.unwrap().expect("B is a user");
+    let b = as_person(leads[1]).await;
+
+    // An open call.
+    let def = definition(&round, "Idéer med medsökande");
+    let call = leader.write("POST", "/api/v1/calls", &[], &def).await.ok(201)["id"].as_str().unwrap().to_owned();
+    let phase = format!("/api/v1/calls/{call}/phase");
+    leader.write("POST", &phase, &[("If-Match", "\"1\"")], &json!({"to": "open"})).await.ok(200);
+    let ideas_path = format!("/api/v1/calls/{call}/ideas");
+    let theme = round.definition.themes[0].to_string();
+    let idea = |co: Value| {
+        json!({"title": "Vi gör det tillsammans", "summary": "Två kommuner och en förening.", "theme": theme,
+               "co_applicants": co})
+    };
+
+    // Bad co-applicants: 422 naming the field, and nothing is written.
+    let p = a
+        .write("POST", &ideas_path, &[], &idea(json!([{"name": "Karin Berg", "email": "karin.berg"}])))
+        .await
+        .problem(422);
+    schemas.check("Problem", &p);
+    let d = p["detail"].as_str().unwrap();
+    assert!(d.contains("co_applicants[0].email") && d.contains("karin.berg"), "{d}");
+    let d = a
+        .write("POST", &ideas_path, &[], &idea(json!([{"name": "  ", "email": "karin.berg@example.se"}])))
+        .await
+        .detail(422);
+    assert!(d.contains("co_applicants[0].name"), "{d}");
+    let twice = json!([
+        {"name": "Karin Berg", "email": "karin.berg@example.se"},
+        {"name": "Karin B", "email": "KARIN.BERG@example.se"},
+    ]);
+    let d = a.write("POST", &ideas_path, &[], &idea(twice)).await.detail(422);
+    assert!(d.contains("co_applicants[1].email") && d.contains("once"), "{d}");
+    let d = a.write("POST", &ideas_path, &[], &idea(json!([{"name": "Karin Berg"}]))).await.detail(422);
+    assert!(d.contains("email"), "{d}");
+    let d = a
+        .write("POST", &ideas_path, &[], &idea(json!([{"name": "K", "email": "k@example.se", "phone": "1"}])))
+        .await
+        .detail(422);
+    assert!(d.contains("unknown field `phone`"), "{d}");
+    assert_eq!(leader.get(&ideas_path).await.ok(200).as_array().unwrap().len(), 0, "no idea was submitted");
+    let karin = mops_core::domain::Email::parse("karin.berg@example.se").unwrap();
+    assert!(db.user_by_email(&karin).await.unwrap().is_none(), "nobody was registered");
+
+    // Good ones: an existing user (by address, whatever case) and a new person.
+    let co = json!([
+        {"name": "Någon Annan", "email": b_user.email.as_str().to_uppercase()},
+        {"name": "Karin Berg", "email": "karin.berg@example.se"},
+    ]);
+    let submitted = a.write("POST", &ideas_path, &[("Idempotency-Key", "co-1")], &idea(co.clone())).await.ok(201);
+    let id = submitted["id"].as_str().unwrap().to_owned();
+    assert_eq!(submitted["notifications"], 3, "a receipt to each of the three applicants");
+    let again = a.write("POST", &ideas_path, &[("Idempotency-Key", "co-1")], &idea(co)).await.ok(201);
+    assert_eq!((again["id"].as_str(), &again["replayed"]), (Some(id.as_str()), &json!(true)));
+
+    // Stored and shown: in the idea, to the lead and to each co-applicant.
+    let shown = a.get(&format!("/api/v1/ideas/{id}")).await.ok(200);
+    schemas.check("IdeaBody", &shown);
+    assert_eq!(shown["co_applicant_names"], json!([b_user.name.to_string(), "Karin Berg"]), "{shown}");
+    let stored = db.idea(id.parse().unwrap()).await.unwrap().unwrap();
+    let details = &stored.state.idea().unwrap().details;
+    let emails: Vec<&str> = details.co_applicants.iter().map(|c| c.email.as_str()).collect();
+    assert_eq!(emails, [b_user.email.as_str(), "karin.berg@example.se"]);
+    assert_eq!(details.co_applicants[0].person, b_user.id, "the existing user, not a new one");
+    let karin = db.user_by_email(&karin).await.unwrap().expect("Karin was registered");
+    assert_eq!(details.co_applicants[1].person, karin.id);
+    assert_eq!(b.get(&format!("/api/v1/ideas/{id}")).await.ok(200)["id"], id.as_str(), "B sees it as co-applicant");
+    let k = as_person(karin.id).await;
+    let listed = k.get(&ideas_path).await.ok(200);
+    schemas.check_list("IdeaBody", &listed);
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert_eq!(listed[0]["co_applicant_names"][1], "Karin Berg");
+
+    // Naming yourself is refused too.
+    let me = json!([{"name": "Jag", "email": db.user(leads[0]).await.unwrap().unwrap().email.as_str()}]);
+    let d = a.write("POST", &ideas_path, &[], &idea(me)).await.detail(422);
+    assert!(d.contains("co_applicants[0].email"), "{d}");
+    assert!(db.verify().await.unwrap().is_ok());
+}

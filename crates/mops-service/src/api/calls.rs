@@ -9,7 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use mops_core::domain::{CallId, FreeText, IdeaId, OrganisationId, Theme, Title};
+use mops_core::domain::{CallId, Email, FreeText, IdeaId, OrganisationId, PersonName, Theme, Title};
 use mops_core::idea::{Applicant, IdeaDetails, NewIdea};
 use mops_core::{CallCommand, CallPhase, IdeaCommand, Stage};
 use serde::{Deserialize, Serialize};
@@ -21,7 +21,7 @@ use super::definition::CallDefinitionBody;
 use super::{
     ApiError, Authenticated, CallBody, IdeaBody, OutcomeBody, Problem, access, etag, new_id, visible_call, written,
 };
-use crate::people::User;
+use crate::people::{User, find_or_register_applicant};
 use crate::report::{self, DecisionRow, Verdict};
 use crate::store::{CallRequest, Db, IdeaRequest, Store};
 
@@ -58,6 +58,54 @@ pub struct NewIdeaBody {
     #[serde(default)]
     #[schema(value_type = Option<String>, format = Uuid)]
     pub organisation: Option<Uuid>,
+    /// The other applicants, besides the caller; none by default. Each gets
+    /// the idea's status mails. Someone not yet known is registered (without
+    /// a password; they sign in by a link sent to their address) with the
+    /// idea's organisation and the caller's language.
+    #[serde(default)]
+    pub co_applicants: Vec<CoApplicantBody>,
+}
+
+/// A co-applicant of a new idea, found by email address.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CoApplicantBody {
+    /// Their name, as on the public form; an existing user keeps the name
+    /// they have.
+    #[schema(example = "Karin Berg")]
+    pub name: String,
+    #[schema(example = "karin.berg@example.se")]
+    pub email: String,
+}
+
+/// The most co-applicants an idea may name in one request.
+const MAX_CO_APPLICANTS: usize = 20;
+
+/// Parses the co-applicants into names and addresses, refusing a bad value,
+/// the caller's own address or an address named twice, each with the field
+/// it is in (`co_applicants[1].email`). Nobody is registered before every
+/// one of them parses.
+fn parse_co_applicants(body: &[CoApplicantBody], lead: &Email) -> Result<Vec<(PersonName, Email)>, ApiError> {
+    if body.len() > MAX_CO_APPLICANTS {
+        return Err(ApiError::unprocessable(format!(
+            "`co_applicants`: at most {MAX_CO_APPLICANTS} co-applicants; you named {}",
+            body.len()
+        )));
+    }
+    let mut seen = BTreeSet::from([lead.as_str().to_lowercase()]);
+    let mut parsed = Vec::with_capacity(body.len());
+    for (i, c) in body.iter().enumerate() {
+        let name = PersonName::parse(c.name.trim()).map_err(|e| invalid(&format!("co_applicants[{i}].name"), e))?;
+        let email = Email::parse(c.email.trim()).map_err(|e| invalid(&format!("co_applicants[{i}].email"), e))?;
+        if !seen.insert(email.as_str().to_lowercase()) {
+            return Err(ApiError::unprocessable(format!(
+                "`co_applicants[{i}].email`: {email} is already an applicant of this idea \
+                 (you, or an earlier co-applicant); name each person once"
+            )));
+        }
+        parsed.push((name, email));
+    }
+    Ok(parsed)
 }
 
 /// Filters for a call's ideas.
@@ -329,7 +377,7 @@ async fn call_command(
         (status = 404, description = "No such call, or one the caller may not see", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The call does not take ideas now (not open, deadline passed), or the theme is not the call's", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not application/json", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A value is not acceptable, or the caller has no organisation and gave none", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A value is not acceptable (a co-applicant's name or address included, or an address named twice), or the caller has no organisation and gave none", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The database is busy; retry (see Retry-After)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -349,6 +397,14 @@ pub(super) async fn submit_idea(
              (its id); the process leader can add you to yours",
         )
     })?;
+    let title = Title::parse(&body.title).map_err(|e| invalid("title", e))?;
+    let summary = FreeText::parse(&body.summary).map_err(|e| invalid("summary", e))?;
+    let theme = Theme::parse(&body.theme).map_err(|e| invalid("theme", e))?;
+    let mut co_applicants = Vec::with_capacity(body.co_applicants.len());
+    for (name, email) in parse_co_applicants(&body.co_applicants, &user.email)? {
+        co_applicants
+            .push(find_or_register_applicant(&db, &email, &name, organisation, user.language, Some(user.id)).await?);
+    }
     let idea = IdeaId::from_uuid(new_id("idea", &user, key.as_deref()));
     let command = IdeaCommand::SubmitNew(Box::new(NewIdea {
         id: idea,
@@ -360,13 +416,7 @@ pub(super) async fn submit_idea(
             organisation,
             language: user.language,
         },
-        details: IdeaDetails {
-            title: Title::parse(&body.title).map_err(|e| invalid("title", e))?,
-            summary: FreeText::parse(&body.summary).map_err(|e| invalid("summary", e))?,
-            theme: Theme::parse(&body.theme).map_err(|e| invalid("theme", e))?,
-            organisation,
-            co_applicants: Vec::new(),
-        },
+        details: IdeaDetails { title, summary, theme, organisation, co_applicants },
     }));
     let actor = user.actor();
     let outcome = db

@@ -5,7 +5,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::calls::{CallDetailBody, DecisionBody, MeetingBody, NewIdeaBody, PhaseBody};
+use super::calls::{CallDetailBody, CoApplicantBody, DecisionBody, MeetingBody, NewIdeaBody, PhaseBody};
 use super::commands::{CommandBody, RecommendationBody};
 use super::definition::{
     CallDefinitionBody, CriterionBody, LocalizedBody, ScaleBody, SectionBody, SeminarDefinitionBody,
@@ -64,6 +64,7 @@ Errors are `application/problem+json` (RFC 9457) with a stable `type` URN.",
         FunnelBody,
         IdeaBody,
         NewIdeaBody,
+        CoApplicantBody,
         EventBody,
         CommandBody,
         RecommendationBody,

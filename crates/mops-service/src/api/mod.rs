@@ -188,6 +188,9 @@ pub struct IdeaBody {
     /// The number of its events; also its `ETag`.
     pub version: i64,
     pub lead_name: String,
+    /// The co-applicants' names, in the order they were named; empty when
+    /// there are none.
+    pub co_applicant_names: Vec<String>,
 }
 
 impl IdeaBody {
@@ -200,6 +203,7 @@ impl IdeaBody {
             stage: state.stage().key(),
             version,
             lead_name: idea.lead.name.to_string(),
+            co_applicant_names: idea.details.co_applicants.iter().map(|a| a.name.to_string()).collect(),
         })
     }
 }

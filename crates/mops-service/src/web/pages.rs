@@ -34,7 +34,7 @@ use super::auth::{ProcessLeader, SignedIn, Viewer, local_path};
 use super::view::{Page, stylesheet};
 use super::{Lang, WebState};
 use crate::api::access;
-use crate::people::{ChangedBy, NewUser, PeopleStore, User};
+use crate::people::{PeopleStore, User};
 use crate::store::{CallRequest, IdeaRequest, Store, StoreError, Versioned};
 
 const FLASH: &str = "flash";
@@ -565,8 +565,9 @@ fn parse_co_applicant(line: &str) -> Option<(PersonName, Email)> {
     Some((PersonName::parse(name).ok()?, Email::parse(email).ok()?))
 }
 
-/// The applicant with this address: an existing user, or a new one
-/// without a password (applicants sign in by link).
+/// The applicant with this address (see
+/// [`crate::people::find_or_register_applicant`]); a new one registers
+/// themselves by submitting the form.
 async fn applicant(
     state: &WebState,
     email: &Email,
@@ -574,33 +575,7 @@ async fn applicant(
     organisation: mops_core::domain::OrganisationId,
     language: Language,
 ) -> Result<Applicant, crate::people::PeopleError> {
-    let user = match state.db.user_by_email(email).await? {
-        Some(user) => user,
-        None => {
-            let new = NewUser {
-                id: PersonId::from_uuid(Uuid::new_v4()),
-                email: email.clone(),
-                name: name.clone(),
-                organisation: Some(organisation),
-                language,
-                password: None,
-            };
-            // The applicant registers themselves by submitting the form.
-            let by = ChangedBy::User(new.id);
-            match state.db.add_user(new, by).await {
-                Ok(u) => u,
-                // Two forms at once with one new address: the other made it.
-                Err(e) => state.db.user_by_email(email).await?.ok_or(e)?,
-            }
-        }
-    };
-    Ok(Applicant {
-        person: user.id,
-        name: user.name.clone(),
-        email: user.email.clone(),
-        organisation: user.organisation.unwrap_or(organisation),
-        language: user.language,
-    })
+    crate::people::find_or_register_applicant(&state.db, email, name, organisation, language, None).await
 }
 
 async fn thanks(State(state): State<WebState>, lang: Lang, Viewer(user): Viewer, Path(id): Path<String>) -> Response {
