@@ -21,6 +21,7 @@ on_both_backends!(
     timers_apply_once,
     the_event_log_refuses_update_and_delete,
     migrations_run_twice,
+    the_applicants_index_is_backfilled_and_verified,
 );
 
 async fn replay(db: &TestDb, round: &mops_core::reference::Round2010, upto: usize) {
@@ -268,4 +269,62 @@ async fn migrations_run_twice(db: &TestDb) {
     db.db.migrate().await.unwrap();
     db.db.migrate().await.unwrap();
     assert!(db.db.verify().await.unwrap().is_ok());
+}
+
+/// What "my ideas" listed before the index: every call's ideas, scanned.
+async fn scanned(db: &TestDb, person: mops_core::domain::PersonId) -> Vec<IdeaId> {
+    let mut ids = Vec::new();
+    for call in db.db.calls().await.unwrap() {
+        for idea in db.db.ideas(call.state.call().unwrap().id, None).await.unwrap() {
+            ids.extend(idea.state.idea().filter(|i| i.is_applicant(person)).map(|i| i.id));
+        }
+    }
+    ids
+}
+
+async fn indexed(db: &TestDb, person: mops_core::domain::PersonId) -> Vec<IdeaId> {
+    db.db.ideas_of_applicant(person).await.unwrap().iter().map(|i| i.state.idea().unwrap().id).collect()
+}
+
+/// The index is written with every idea; `verify` notices when it is not;
+/// migration 0004's backfill rebuilds it from the stored states (lapsed and
+/// withdrawn ideas wrap theirs at other depths).
+async fn the_applicants_index_is_backfilled_and_verified(db: &TestDb) {
+    let round = round_2010();
+    replay(db, &round, round.steps.len()).await;
+    let people: Vec<_> = round.people.iter().map(|p| p.id).collect();
+    let mut expected = Vec::new();
+    for &p in &people {
+        let ids = scanned(db, p).await;
+        assert_eq!(indexed(db, p).await, ids, "person {p}");
+        expected.push(ids);
+    }
+    assert!(expected.iter().any(|ids| ids.len() > 1), "someone applies with more than one idea");
+    assert!(db.db.verify().await.unwrap().is_ok());
+
+    let migration = match &db.db {
+        mops_service::Db::Sqlite(_) => include_str!("../../../migrations/sqlite/0004_idea_applicants.sql"),
+        mops_service::Db::Postgres(_) => include_str!("../../../migrations/postgres/0004_idea_applicants.sql"),
+    };
+    let backfill = &migration[migration.find("INSERT INTO idea_applicants").expect("the backfill")..];
+    let emptied = "DELETE FROM idea_applicants";
+    match &db.db {
+        mops_service::Db::Sqlite(s) => sqlx::query(emptied).execute(s.pool()).await.map(|_| ()),
+        mops_service::Db::Postgres(s) => sqlx::query(emptied).execute(s.pool()).await.map(|_| ()),
+    }
+    .unwrap();
+    let report = db.db.verify().await.unwrap();
+    assert_eq!(report.discrepancies.len(), round.ideas.len(), "{report}");
+    assert!(report.discrepancies.iter().all(|d| d.problem.contains("idea_applicants")), "{report}");
+
+    match &db.db {
+        mops_service::Db::Sqlite(s) => sqlx::raw_sql(backfill).execute(s.pool()).await.map(|_| ()),
+        mops_service::Db::Postgres(s) => sqlx::raw_sql(backfill).execute(s.pool()).await.map(|_| ()),
+    }
+    .unwrap();
+    let report = db.db.verify().await.unwrap();
+    assert!(report.is_ok(), "{report}");
+    for (&p, ids) in people.iter().zip(&expected) {
+        assert_eq!(&indexed(db, p).await, ids, "person {p} after the backfill");
+    }
 }

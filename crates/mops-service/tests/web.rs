@@ -14,15 +14,16 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use chrono::{Duration, Utc};
 use common::{Place, TestDb};
-use mops_core::domain::{CallId, IdeaId, PersonId, SectorGroupId, Title};
+use mops_core::domain::{CallId, FreeText, IdeaId, PersonId, SectorGroupId, Title};
+use mops_core::idea::{Applicant, IdeaDetails, NewIdea};
 use mops_core::people::SectorGroup;
 use mops_core::reference::{Round2010, Step, round_2010_in};
 use mops_core::timers::TimerConfig;
-use mops_core::{CallCommand, CallPhase, IdeaState, Role, Stage};
+use mops_core::{CallCommand, CallPhase, IdeaCommand, IdeaState, Role, Stage};
 use mops_service::people::{ChangedBy, Password, PeopleStore, seed_reference};
 use mops_service::replay::replay_round;
 use mops_service::serve;
-use mops_service::store::{CallRequest, Db, Store};
+use mops_service::store::{CallRequest, Db, IdeaRequest, Store};
 use mops_service::web::WebConfig;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -1503,4 +1504,106 @@ fn futures_lite<T>(
     f: impl std::future::Future<Output = Result<Option<T>, mops_service::store::StoreError>>,
 ) -> Option<T> {
     tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(f)).unwrap()
+}
+
+// ---------------------------------------------------------------------------
+// 12. "My ideas" through the applicants index
+
+on_both_backends!(my_ideas_lists_exactly_the_applicants_ideas_across_calls);
+
+/// The idea ids linked from a page, in the order they appear.
+fn linked_ideas(body: &str) -> Vec<String> {
+    body.split("href=\"/ideer/").skip(1).map(|rest| rest.split('"').next().unwrap().to_owned()).collect()
+}
+
+/// What "my ideas" listed before the index: every call (oldest first),
+/// each call's ideas (oldest first), those the person applies with.
+async fn scanned(db: &Db, person: PersonId) -> Vec<String> {
+    let mut ids = Vec::new();
+    for call in db.calls().await.unwrap() {
+        let call = call.state.call().unwrap().id;
+        for idea in db.ideas(call, None).await.unwrap() {
+            if let Some(i) = idea.state.idea().filter(|i| i.is_applicant(person)) {
+                ids.push(i.id.to_string());
+            }
+        }
+    }
+    ids
+}
+
+async fn my_ideas_lists_exactly_the_applicants_ideas_across_calls(test: &TestDb) {
+    let db = test.db.clone();
+    let round = round(test, 22, Upto::Selection).await;
+    // Applicant 1 leads idea 1 and is a co-applicant on idea 0; applicant 2
+    // leads idea 2 only.
+    let (a, b) = (lead_of(&round, 1), lead_of(&round, 2));
+    let second = open_call_now(&db, &round).await;
+    let submit = |lead: PersonId, co: Vec<PersonId>, title: &'static str| {
+        let db = db.clone();
+        let round = round.clone();
+        async move {
+            let applicant = |p: PersonId| {
+                let person = round.person(p).unwrap();
+                Applicant {
+                    person: p,
+                    name: person.name.clone(),
+                    email: person.email.clone(),
+                    organisation: person.organisation,
+                    language: person.language,
+                }
+            };
+            let id = IdeaId::from_uuid(Uuid::new_v4());
+            let command = IdeaCommand::SubmitNew(Box::new(NewIdea {
+                id,
+                call: second,
+                lead: applicant(lead),
+                details: IdeaDetails {
+                    title: Title::parse(title).unwrap(),
+                    summary: FreeText::parse("Något nytt för omsorgen.").unwrap(),
+                    theme: round.definition.themes[0].clone(),
+                    organisation: round.person(lead).unwrap().organisation,
+                    co_applicants: co.into_iter().map(applicant).collect(),
+                },
+            }));
+            db.execute_idea(IdeaRequest {
+                call: second,
+                idea: id,
+                command: &command,
+                actor: &round.actor(lead),
+                now: Utc::now(),
+                expected_version: None,
+                idempotency_key: None,
+            })
+            .await
+            .expect("submitted");
+            id.to_string()
+        }
+    };
+    // In the second call: one of A's own, one of B's with A as co-applicant,
+    // and one of B's alone.
+    let a_own = submit(a, vec![], "A:s andra idé").await;
+    let b_with_a = submit(b, vec![a], "B:s idé med A").await;
+    let b_alone = submit(b, vec![], "B:s egen idé").await;
+
+    let expected_a = scanned(&db, a).await;
+    let first = [round.ideas[0].id.to_string(), round.ideas[1].id.to_string()];
+    assert_eq!(expected_a, [first[0].as_str(), &first[1], &a_own, &b_with_a], "the test's premise");
+    let stored: Vec<String> =
+        db.ideas_of_applicant(a).await.unwrap().iter().map(|i| i.state.idea().unwrap().id.to_string()).collect();
+    assert_eq!(stored, expected_a, "the store lists the same ideas in the same order");
+    let expected_b = scanned(&db, b).await;
+    assert_eq!(expected_b, [round.ideas[2].id.to_string(), b_with_a.clone(), b_alone.clone()]);
+
+    // The page, for each of them.
+    let server = Server::start(db.clone(), 1000).await;
+    let cookie = server.sign_in_by_link(&email(&round, a)).await;
+    let r = server.get("/mina-ideer", Some(&cookie)).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(linked_ideas(&r.body), expected_a, "{}", r.body);
+    assert!(r.body.contains("Framtidens omsorg, andra omgången"), "the call's title: {}", r.body);
+    assert!(!r.body.contains(&b_alone), "not B's own idea");
+    let cookie = server.sign_in_by_link(&email(&round, b)).await;
+    let r = server.get("/mina-ideer", Some(&cookie)).await;
+    assert_eq!(linked_ideas(&r.body), expected_b, "{}", r.body);
+    assert!(db.verify().await.unwrap().is_ok());
 }

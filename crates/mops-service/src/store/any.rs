@@ -1,7 +1,7 @@
 //! The store the configuration names: SQLite or PostgreSQL by URL scheme.
 
 use mops_core::call::StageCounts;
-use mops_core::domain::{CallId, IdeaId};
+use mops_core::domain::{CallId, IdeaId, PersonId};
 use mops_core::{CallState, IdeaEvent, IdeaState, Stage};
 
 use super::{
@@ -68,6 +68,10 @@ impl Store for Db {
 
     async fn execute_idea(&self, req: IdeaRequest<'_>) -> Result<Outcome, StoreError> {
         each!(self, s => s.execute_idea(req).await)
+    }
+
+    async fn ideas_of_applicant(&self, person: PersonId) -> Result<Vec<Versioned<IdeaState>>, StoreError> {
+        each!(self, s => s.ideas_of_applicant(person).await)
     }
 
     async fn call(&self, id: CallId) -> Result<Option<Versioned<CallState>>, StoreError> {

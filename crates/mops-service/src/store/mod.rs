@@ -15,7 +15,7 @@ use std::future::Future;
 
 use chrono::{DateTime, Utc};
 use mops_core::call::StageCounts;
-use mops_core::domain::{CallId, IdeaId, Sek};
+use mops_core::domain::{CallId, IdeaId, PersonId, Sek};
 use mops_core::{
     Actor, CallCommand, CallState, IdeaCommand, IdeaEvent, IdeaState, NotificationIntent, Recorded, TransitionError,
 };
@@ -273,6 +273,14 @@ pub trait Store: Send + Sync {
         &self,
         call: CallId,
         stage: Option<mops_core::Stage>,
+    ) -> impl Future<Output = Result<Vec<Versioned<IdeaState>>, StoreError>> + Send;
+
+    /// The ideas this person applies with, as lead or co-applicant, in the
+    /// order of their calls (oldest first) and, within a call, oldest first.
+    /// Read through the `idea_applicants` index, not by scanning calls.
+    fn ideas_of_applicant(
+        &self,
+        person: PersonId,
     ) -> impl Future<Output = Result<Vec<Versioned<IdeaState>>, StoreError>> + Send;
 
     /// An idea's events in order: its timeline.

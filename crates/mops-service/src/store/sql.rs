@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use mops_core::call::StageCounts;
-use mops_core::domain::{CallId, IdeaId, Sek};
+use mops_core::domain::{CallId, IdeaId, PersonId, Sek};
 use mops_core::idea::{CallTotals, Context, notifications_for};
 use mops_core::{
     CallContext, CallEvent, CallState, IdeaCommand, IdeaEvent, IdeaState, Recorded, Stage, decide, decide_call,
@@ -134,6 +134,12 @@ fn registry(state: &IdeaState) -> Option<String> {
         IdeaState::Declined(d) => Some(d.decision.registry.to_string()),
         _ => None,
     }
+}
+
+/// The people who apply with an idea (the lead and every co-applicant), as
+/// `idea_applicants` stores them.
+pub(crate) fn applicants(state: &IdeaState) -> std::collections::BTreeSet<Uuid> {
+    state.idea().map(|i| i.applicants().map(|a| *a.person.as_uuid()).collect()).unwrap_or_default()
 }
 
 fn call_event_key(e: &CallEvent) -> &'static str {
@@ -459,6 +465,27 @@ macro_rules! impl_store {
                     },
                 }
 
+                // The applicants index ("my ideas"): written with the idea,
+                // and only when the applicants change (a submission, or an
+                // edit of a draft's co-applicants).
+                let before = applicants(&state);
+                let after = applicants(&decision.state);
+                if before != after {
+                    if !before.is_empty() {
+                        sqlx::query("DELETE FROM idea_applicants WHERE idea_id = $1")
+                            .bind(idea_id)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    for person in &after {
+                        sqlx::query("INSERT INTO idea_applicants (idea_id, person_id) VALUES ($1, $2)")
+                            .bind(idea_id)
+                            .bind(*person)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                }
+
                 let mut delta = CallTotals::default();
                 for r in &decision.events {
                     delta.apply(&r.event);
@@ -614,6 +641,18 @@ macro_rules! impl_store {
                     }
                     other => other,
                 }
+            }
+
+            async fn ideas_of_applicant(&self, person: PersonId) -> Result<Vec<Versioned<IdeaState>>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT i.state, i.version FROM idea_applicants AS a \
+                     JOIN ideas AS i ON i.id = a.idea_id JOIN calls AS c ON c.id = i.call_id \
+                     WHERE a.person_id = $1 ORDER BY c.created_at, c.id, i.created_at, i.id",
+                )
+                .bind(*person.as_uuid())
+                .fetch_all(&self.pool)
+                .await?;
+                Self::map_rows(rows)
             }
 
             #[tracing::instrument(skip_all, fields(call.id = %req.call, action = req.command.action().key()))]
@@ -897,7 +936,7 @@ macro_rules! impl_store {
             }
 
             async fn verify(&self) -> Result<VerifyReport, StoreError> {
-                // One snapshot for all four reads, so a database that is being
+                // One snapshot for all five reads, so a database that is being
                 // written to is still checked consistently.
                 let mut tx = self.pool.begin_with($snapshot).await?;
                 let calls = sqlx::query(
@@ -966,7 +1005,12 @@ macro_rules! impl_store {
                     .into_iter()
                     .map(|r| Ok((r.try_get::<i64, _>("event_id")?, r.try_get::<i64, _>("n")?)))
                     .collect::<Result<_, sqlx::Error>>()?;
-                Ok(verify::check(Raw { calls, ideas, events, outbox }))
+                let mut applicants: std::collections::BTreeMap<Uuid, std::collections::BTreeSet<Uuid>> =
+                    std::collections::BTreeMap::new();
+                for r in sqlx::query("SELECT idea_id, person_id FROM idea_applicants").fetch_all(&mut *tx).await? {
+                    applicants.entry(r.try_get("idea_id")?).or_default().insert(r.try_get("person_id")?);
+                }
+                Ok(verify::check(Raw { calls, ideas, events, outbox, applicants }))
             }
         }
     };

@@ -54,6 +54,8 @@ pub(crate) struct Raw {
     pub events: Vec<RawEvent>,
     /// Outbox rows per event id.
     pub outbox: BTreeMap<i64, i64>,
+    /// The `idea_applicants` index: the people per idea id.
+    pub applicants: BTreeMap<Uuid, BTreeSet<Uuid>>,
 }
 
 /// One thing that is not as it should be.
@@ -307,6 +309,25 @@ pub(crate) fn check(raw: Raw) -> VerifyReport {
         }
         if i.furthest < 0 || i.furthest > 4 {
             found.add(&subject, format!("furthest step {} is out of range", i.furthest));
+        }
+        let indexed = raw.applicants.get(&i.id).cloned().unwrap_or_default();
+        let expected = super::sql::applicants(if replay_ok { &state } else { &stored });
+        if indexed != expected {
+            let list = |s: &BTreeSet<Uuid>| s.iter().map(Uuid::to_string).collect::<Vec<_>>().join(", ");
+            found.add(
+                &subject,
+                format!(
+                    "the applicants index (idea_applicants) lists [{}] but its applicants are [{}]",
+                    list(&indexed),
+                    list(&expected)
+                ),
+            );
+        }
+    }
+    let ideas: BTreeSet<Uuid> = raw.ideas.iter().map(|i| i.id).collect();
+    for (idea, people) in &raw.applicants {
+        if !ideas.contains(idea) {
+            found.add(format!("idea {idea}"), format!("{} rows in idea_applicants but no such idea", people.len()));
         }
     }
 

@@ -599,23 +599,31 @@ async fn thanks(State(state): State<WebState>, lang: Lang, Viewer(user): Viewer,
 // Applicant
 
 async fn my_ideas(State(state): State<WebState>, lang: Lang, session: Session, SignedIn(user): SignedIn) -> Response {
-    let calls = match state.db.calls().await {
-        Ok(c) => c,
-        Err(e) => return unavailable(lang, "could not list calls", e),
+    // The applicants index names the ideas (as lead or co-applicant), in
+    // the order of their calls; each call is read once, for its title.
+    let ideas = match state.db.ideas_of_applicant(user.id).await {
+        Ok(i) => i,
+        Err(e) => return unavailable(lang, "could not list ideas", e),
     };
+    let mut titles: std::collections::HashMap<CallId, String> = std::collections::HashMap::new();
     let mut rows = Vec::new();
-    for call in calls.iter().filter_map(|c| c.state.call()) {
-        let ideas = match state.db.ideas(call.id, None).await {
-            Ok(i) => i,
-            Err(e) => return unavailable(lang, "could not list ideas", e),
-        };
-        for idea in &ideas {
-            if idea.state.idea().is_some_and(|i| i.is_applicant(user.id))
-                && let Some(mut row) = idea_row(idea, lang, Some(user.id))
-            {
-                row.organisation = CallView::new(call, 0, lang).title;
-                rows.push(row);
+    for idea in &ideas {
+        let Some(call_id) = idea.state.idea().map(|i| i.call) else { continue };
+        let title = match titles.get(&call_id) {
+            Some(title) => title.clone(),
+            None => {
+                let title = match state.db.call(call_id).await {
+                    Ok(Some(c)) => c.state.call().map(|c| CallView::new(c, 0, lang).title).unwrap_or_default(),
+                    Ok(None) => String::new(),
+                    Err(e) => return unavailable(lang, "could not load a call", e),
+                };
+                titles.insert(call_id, title.clone());
+                title
             }
+        };
+        if let Some(mut row) = idea_row(idea, lang, Some(user.id)) {
+            row.organisation = title;
+            rows.push(row);
         }
     }
     let flash = take_flash(&session).await;
