@@ -22,6 +22,7 @@ on_both_backends!(
     the_event_log_refuses_update_and_delete,
     migrations_run_twice,
     the_applicants_index_is_backfilled_and_verified,
+    several_commands_commit_together_or_not_at_all,
 );
 
 async fn replay(db: &TestDb, round: &mops_core::reference::Round2010, upto: usize) {
@@ -327,4 +328,96 @@ async fn the_applicants_index_is_backfilled_and_verified(db: &TestDb) {
     for (&p, ids) in people.iter().zip(&expected) {
         assert_eq!(&indexed(db, p).await, ids, "person {p} after the backfill");
     }
+}
+
+/// `execute_ideas`: one transaction for several commands. A refusal or a
+/// conflict anywhere writes nothing; the capacity counts the batch's own
+/// selections; a retry with the same keys replays every outcome.
+async fn several_commands_commit_together_or_not_at_all(db: &TestDb) {
+    let round = round_2010_in(9);
+    let upto = round
+        .steps
+        .iter()
+        .position(|s| {
+            matches!(
+                s,
+                Step::Call { command: mops_core::CallCommand::Advance { to: mops_core::CallPhase::Selection }, .. }
+            )
+        })
+        .expect("the round reaches its Selection phase");
+    replay(db, &round, upto + 1).await;
+    let Step::Call { at, .. } = &round.steps[upto] else { unreachable!() };
+    let now = *at + Duration::hours(1);
+    let member = round
+        .roles
+        .iter()
+        .find(|(_, r)| r.iter().any(|r| matches!(r, mops_core::Role::SectorGroupMember { .. })))
+        .unwrap()
+        .0;
+    let actor = round.actor(*member);
+    let select = IdeaCommand::Select { motivation: None };
+    let ids: Vec<IdeaId> = round.ideas.iter().map(|i| i.id).collect();
+    let mut versions = Vec::new();
+    for id in &ids {
+        versions.push(db.db.idea(*id).await.unwrap().unwrap().version);
+    }
+    let keys: Vec<String> = (0..ids.len()).map(|n| format!("batch-{n}")).collect();
+    let request = |n: usize, version: i64| IdeaRequest {
+        call: round.call_id,
+        idea: ids[n],
+        command: &select,
+        actor: &actor,
+        now,
+        expected_version: Some(version),
+        idempotency_key: Some(&keys[n]),
+    };
+    let snapshot = || async {
+        let mut out = Vec::new();
+        for id in &ids {
+            out.push(db.db.idea(*id).await.unwrap().unwrap());
+        }
+        (out, db.db.outbox_unsent().await.unwrap(), db.db.funnel(round.call_id).await.unwrap())
+    };
+    let before = snapshot().await;
+
+    // The third is stale: nothing of the first two is written.
+    let reqs = [request(0, versions[0]), request(1, versions[1]), request(2, versions[2] - 1)];
+    let err = db.db.execute_ideas(&reqs).await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::InBatch { index: 2, source } if matches!(**source, StoreError::Conflict { .. })),
+        "{err}"
+    );
+    assert!(err.is_retryable());
+    assert!(snapshot().await == before, "nothing written");
+
+    // Eleven selections on a capacity of ten: the eleventh is refused,
+    // counting the ten before it in the same transaction.
+    let reqs: Vec<_> = (0..11).map(|n| request(n, versions[n])).collect();
+    let err = db.db.execute_ideas(&reqs).await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::InBatch { index: 10, source } if matches!(**source, StoreError::Rejected(TransitionError::SelectionFull { .. }))),
+        "{err}"
+    );
+    assert!(!err.is_retryable());
+    assert!(snapshot().await == before, "nothing written");
+
+    // Two that fit: both, with their mails; a retry replays both.
+    let reqs = [request(0, versions[0]), request(1, versions[1])];
+    let outcomes = db.db.execute_ideas(&reqs).await.unwrap();
+    assert_eq!(
+        outcomes.iter().map(|o| (o.stream, o.replayed)).collect::<Vec<_>>(),
+        [(*ids[0].as_uuid(), false), (*ids[1].as_uuid(), false)]
+    );
+    assert!(outcomes.iter().all(|o| o.stage == "selected" && o.notifications > 0));
+    let after = snapshot().await;
+    assert_eq!(after.2.selected, before.2.selected + 2);
+    assert!(after.1 > before.1, "mails queued");
+    let again = db.db.execute_ideas(&reqs).await.unwrap();
+    assert!(again.iter().all(|o| o.replayed));
+    assert_eq!(
+        again.iter().map(|o| o.version).collect::<Vec<_>>(),
+        outcomes.iter().map(|o| o.version).collect::<Vec<_>>()
+    );
+    assert!(snapshot().await == after, "a replay writes nothing");
+    assert!(db.db.verify().await.unwrap().is_ok());
 }

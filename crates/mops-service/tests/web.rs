@@ -1607,3 +1607,128 @@ async fn my_ideas_lists_exactly_the_applicants_ideas_across_calls(test: &TestDb)
     assert_eq!(linked_ideas(&r.body), expected_b, "{}", r.body);
     assert!(db.verify().await.unwrap().is_ok());
 }
+
+// ---------------------------------------------------------------------------
+// 13. The selection is confirmed all or nothing
+
+on_both_backends!(a_refused_selection_writes_nothing);
+
+async fn a_refused_selection_writes_nothing(test: &TestDb) {
+    let db = test.db.clone();
+    let round = round(test, 23, Upto::Selection).await;
+    let member = only(&round, |r| matches!(r, Role::SectorGroupMember { .. }));
+    let server = Server::start(db.clone(), 1000).await;
+    let cookie = server.sign_in(&email(&round, member)).await;
+    let idea_id = |n: usize| round.ideas[n].id;
+    let pipeline = format!("/utlysningar/{}/pipeline", round.call_id);
+    let urval = format!("/utlysningar/{}/urval", round.call_id);
+    let page = server.get(&pipeline, Some(&cookie)).await;
+    assert_eq!(page.status, 200, "{page:?}");
+    let key = page.field("form_key");
+    // The page carries each idea's version.
+    let versions: Vec<String> = (0..6).map(|n| page.field(&format!("version_{}", idea_id(n)))).collect();
+    for (n, shown) in versions.iter().enumerate() {
+        assert_eq!(*shown, idea(&db, idea_id(n)).await.1.to_string(), "idea {n}'s version on the page");
+    }
+
+    // Ideas 1–3 selected and 4 not, as the page showed them.
+    let why = "Idén ligger utanför utlysningens teman.";
+    let chosen = |picks: &[usize], versions: &[String]| {
+        let mut fields: Vec<(String, String)> =
+            vec![("form_key".into(), key.clone()), ("confirm".into(), "yes".into())];
+        for &n in picks {
+            let id = idea_id(n);
+            fields.push((format!("choice_{id}"), if n == 4 { "not_select" } else { "select" }.into()));
+            fields.push((format!("motivation_{id}"), if n == 4 { why } else { "" }.into()));
+            fields.push((format!("version_{id}"), versions[n].clone()));
+        }
+        fields
+    };
+    let snapshot = || {
+        let db = db.clone();
+        async move {
+            let mut out = Vec::new();
+            for n in 0..26 {
+                let (s, v, e) = idea(&db, idea_id(n)).await;
+                out.push((s.stage(), v, e));
+            }
+            out
+        }
+    };
+
+    // Meanwhile idea 2's lead withdraws it.
+    let lead = db.idea(idea_id(2)).await.unwrap().unwrap().state.idea().unwrap().lead.person;
+    db.execute_idea(IdeaRequest {
+        call: round.call_id,
+        idea: idea_id(2),
+        command: &IdeaCommand::Withdraw { reason: None },
+        actor: &round.actor(lead),
+        now: Utc::now(),
+        expected_version: None,
+        idempotency_key: None,
+    })
+    .await
+    .expect("withdrawn");
+    let before = snapshot().await;
+    let outbox_before = db.outbox(None, 1000).await.unwrap().len();
+    let funnel_before = db.funnel(round.call_id).await.unwrap();
+
+    // Confirmed: idea 2 is refused, so nothing is written, and the page says
+    // which idea and why, in Swedish…
+    let r = post_fields(&server, &urval, &cookie, &chosen(&[1, 2, 3, 4], &versions)).await;
+    assert_eq!(r.see_other(), pipeline);
+    let r = server.get(&pipeline, Some(&cookie)).await;
+    assert!(r.body.contains("flash error"), "{}", r.body);
+    assert!(r.body.contains("Inget av urvalet är sparat"), "{}", r.body);
+    assert!(r.body.contains(&html(round.ideas[2].title)), "which idea: {}", r.body);
+    assert!(r.body.contains("Någon annan hann ändra idén"), "why: {}", r.body);
+    assert!(!r.body.contains("Antal beslut som sparats"), "{}", r.body);
+    assert_eq!(snapshot().await, before, "no idea changed stage");
+    assert_eq!(db.outbox(None, 1000).await.unwrap().len(), outbox_before, "no mail was queued");
+    assert_eq!(db.funnel(round.call_id).await.unwrap(), funnel_before);
+    assert!(db.verify().await.unwrap().is_ok());
+
+    // …and in English when the page is in English. A stale version of idea
+    // 3 (the page is older than its last change) is refused the same way.
+    let english = format!("{cookie}; mops_lang=en");
+    let mut stale = versions.clone();
+    stale[3] = (before[3].1 - 1).to_string();
+    let r = post_fields(&server, &urval, &english, &chosen(&[1, 3, 4], &stale)).await;
+    assert_eq!(r.see_other(), pipeline);
+    let r = server.get(&pipeline, Some(&english)).await;
+    assert!(r.body.contains("None of the selection is saved"), "{}", r.body);
+    assert!(r.body.contains(&html(round.ideas[3].title)), "which idea: {}", r.body);
+    assert!(r.body.contains("Someone else changed the idea"), "why: {}", r.body);
+    assert_eq!(snapshot().await, before, "no idea changed stage");
+    assert_eq!(db.outbox(None, 1000).await.unwrap().len(), outbox_before, "no mail was queued");
+
+    // Corrected, the same form's choices go through together.
+    let r = post_fields(&server, &urval, &cookie, &chosen(&[1, 3, 4], &versions)).await;
+    assert_eq!(r.see_other(), pipeline);
+    let r = server.get(&pipeline, Some(&cookie)).await;
+    assert!(r.body.contains("Antal beslut som sparats: 3"), "{}", r.body);
+    assert!(!r.body.contains("flash error"), "{}", r.body);
+    let after = snapshot().await;
+    for n in 0..26 {
+        let expected = match n {
+            1 | 3 => Stage::Selected,
+            4 => Stage::NotSelected,
+            _ => before[n].0,
+        };
+        assert_eq!(after[n].0, expected, "idea {n}");
+        if matches!(n, 1 | 3 | 4) {
+            assert_eq!((after[n].1, after[n].2), (before[n].1 + 1, before[n].2 + 1), "idea {n}: one event");
+        } else {
+            assert_eq!(after[n], before[n], "idea {n} untouched");
+        }
+    }
+    let outbox = db.outbox(None, 1000).await.unwrap();
+    for n in [1, 3, 4] {
+        let decided =
+            |row: &&mops_service::store::OutboxRow| row.idea_id == idea_id(n) && row.notice != "idea_received";
+        assert!(outbox.iter().any(|row| decided(&row)), "a mail about idea {n}");
+    }
+    assert!(outbox.len() > outbox_before);
+    assert_eq!(db.funnel(round.call_id).await.unwrap().selected, funnel_before.selected + 2);
+    assert!(db.verify().await.unwrap().is_ok());
+}

@@ -70,6 +70,10 @@ impl Store for Db {
         each!(self, s => s.execute_idea(req).await)
     }
 
+    async fn execute_ideas(&self, reqs: &[IdeaRequest<'_>]) -> Result<Vec<Outcome>, StoreError> {
+        each!(self, s => s.execute_ideas(reqs).await)
+    }
+
     async fn ideas_of_applicant(&self, person: PersonId) -> Result<Vec<Versioned<IdeaState>>, StoreError> {
         each!(self, s => s.ideas_of_applicant(person).await)
     }

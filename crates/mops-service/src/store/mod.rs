@@ -47,6 +47,10 @@ pub enum StoreError {
     /// The registry number is already used by another decision.
     #[error("the registry number {registry} is already used for another decision; use the next free number")]
     DuplicateRegistry { registry: String },
+    /// One command of several executed together failed, so none of them
+    /// was written. `index` is its place in the list, from 0.
+    #[error("command {} of the batch: {source}; nothing in the batch was written", index + 1)]
+    InBatch { index: usize, source: Box<StoreError> },
     #[error("there is no {what} with id {id}")]
     NotFound { what: &'static str, id: Uuid },
     /// Stored data that cannot be read back: never the user's fault.
@@ -61,7 +65,10 @@ pub enum StoreError {
 impl StoreError {
     /// Whether the same request may succeed if simply tried again.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Self::Conflict { .. } | Self::Busy)
+        match self {
+            Self::InBatch { source, .. } => source.is_retryable(),
+            e => matches!(e, Self::Conflict { .. } | Self::Busy),
+        }
     }
 }
 
@@ -260,6 +267,15 @@ pub trait Store: Send + Sync {
     fn execute_call(&self, req: CallRequest<'_>) -> impl Future<Output = Result<Outcome, StoreError>> + Send;
 
     fn execute_idea(&self, req: IdeaRequest<'_>) -> impl Future<Output = Result<Outcome, StoreError>> + Send;
+
+    /// Several commands on ideas in ONE transaction: each is checked and
+    /// written exactly as by [`Store::execute_idea`] (its events, outbox
+    /// rows, call totals and idempotency record), and each sees the ones
+    /// before it (a second selection counts the first against the
+    /// capacity). If any fails, nothing at all is written, and the error is
+    /// [`StoreError::InBatch`] with its index. The outcomes are in the order
+    /// of the requests.
+    fn execute_ideas(&self, reqs: &[IdeaRequest<'_>]) -> impl Future<Output = Result<Vec<Outcome>, StoreError>> + Send;
 
     fn call(&self, id: CallId) -> impl Future<Output = Result<Option<Versioned<CallState>>, StoreError>> + Send;
 

@@ -330,11 +330,58 @@ macro_rules! impl_store {
             }
 
             async fn execute_idea_once(&self, req: &IdeaRequest<'_>, fingerprint: &[u8], scope: &str) -> Result<Outcome, StoreError> {
+                let mut tx = self.begin_write().await?;
+                let outcome = Self::execute_idea_in(&mut tx, req, fingerprint, scope).await?;
+                tx.commit().await?;
+                Ok(outcome)
+            }
+
+            /// Every request in one transaction; the first error (with the
+            /// request's index) rolls all of them back.
+            async fn execute_ideas_once(&self, reqs: &[IdeaRequest<'_>]) -> Result<Vec<Outcome>, StoreError> {
+                let mut tx = self.begin_write().await?;
+                // A batch that selects or grants locks its calls' rows before
+                // any idea row: it would lock them later anyway, and taking
+                // them first keeps two batches from waiting on each other
+                // (one holding an idea, the other the call).
+                let mut calls: Vec<Uuid> = reqs
+                    .iter()
+                    .filter(|r| matches!(r.command, IdeaCommand::Select { .. } | IdeaCommand::Grant { .. }))
+                    .map(|r| *r.call.as_uuid())
+                    .collect();
+                calls.sort();
+                calls.dedup();
+                for call in calls {
+                    sqlx::query(concat!("SELECT id FROM calls WHERE id = $1", $lock))
+                        .bind(call)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                }
+                let mut outcomes = Vec::with_capacity(reqs.len());
+                for (index, req) in reqs.iter().enumerate() {
+                    let in_batch = |e: StoreError| StoreError::InBatch { index, source: Box::new(e) };
+                    let scope = idempotency_scope(req.actor);
+                    let fingerprint = hash::request(*req.idea.as_uuid(), req.command).map_err(|e| in_batch(e.into()))?;
+                    let outcome = Self::execute_idea_in(&mut tx, req, &fingerprint, &scope).await.map_err(in_batch)?;
+                    outcomes.push(outcome);
+                }
+                tx.commit().await?;
+                Ok(outcomes)
+            }
+
+            /// One command on an idea inside `tx`, which the caller commits.
+            /// Writes nothing when it fails, but a failure may leave `tx`
+            /// unusable (PostgreSQL aborts it), so the caller rolls back.
+            async fn execute_idea_in(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                req: &IdeaRequest<'_>,
+                fingerprint: &[u8],
+                scope: &str,
+            ) -> Result<Outcome, StoreError> {
                 let idea_id = *req.idea.as_uuid();
                 let call_id = *req.call.as_uuid();
-                let mut tx = self.begin_write().await?;
                 if let Some(key) = req.idempotency_key
-                    && let Some(outcome) = Self::stored_outcome(&mut tx, scope, key, fingerprint).await?
+                    && let Some(outcome) = Self::stored_outcome(tx, scope, key, fingerprint).await?
                 {
                     return Ok(outcome);
                 }
@@ -347,7 +394,7 @@ macro_rules! impl_store {
                     "SELECT state, selected_count, granted_ore FROM calls WHERE id = $1{lock}"
                 ))
                 .bind(call_id)
-                .fetch_optional(&mut *tx)
+                .fetch_optional(&mut **tx)
                 .await?
                 .ok_or(StoreError::NotFound { what: "call", id: call_id })?;
                 let call_state: CallState = serde_json::from_str(&row.try_get::<String, _>("state")?)?;
@@ -359,7 +406,7 @@ macro_rules! impl_store {
 
                 let row = sqlx::query("SELECT state, version, head_hash FROM ideas WHERE id = $1")
                     .bind(idea_id)
-                    .fetch_optional(&mut *tx)
+                    .fetch_optional(&mut **tx)
                     .await?;
                 let (state, version, head) = match row {
                     Some(row) => (
@@ -379,7 +426,7 @@ macro_rules! impl_store {
                 let decision = decide(&state, req.command, &ctx)?;
 
                 let (event_ids, head) =
-                    Self::append(&mut tx, "idea", idea_id, call_id, version, &head, &decision.events, IdeaEvent::key)
+                    Self::append(tx, "idea", idea_id, call_id, version, &head, &decision.events, IdeaEvent::key)
                         .await?;
                 let mut queued = 0u32;
                 let created_at = Utc::now();
@@ -400,7 +447,7 @@ macro_rules! impl_store {
                         .bind(intent.notice.key())
                         .bind(serde_json::to_string(&intent)?)
                         .bind(created_at)
-                        .execute(&mut *tx)
+                        .execute(&mut **tx)
                         .await?;
                         queued += 1;
                     }
@@ -429,7 +476,7 @@ macro_rules! impl_store {
                     .bind(new_version)
                     .bind(&head)
                     .bind(req.now)
-                    .execute(&mut *tx)
+                    .execute(&mut **tx)
                     .await
                 } else {
                     sqlx::query(
@@ -448,7 +495,7 @@ macro_rules! impl_store {
                     .bind(&head)
                     .bind(req.now)
                     .bind(version)
-                    .execute(&mut *tx)
+                    .execute(&mut **tx)
                     .await
                 };
                 match written {
@@ -474,14 +521,14 @@ macro_rules! impl_store {
                     if !before.is_empty() {
                         sqlx::query("DELETE FROM idea_applicants WHERE idea_id = $1")
                             .bind(idea_id)
-                            .execute(&mut *tx)
+                            .execute(&mut **tx)
                             .await?;
                     }
                     for person in &after {
                         sqlx::query("INSERT INTO idea_applicants (idea_id, person_id) VALUES ($1, $2)")
                             .bind(idea_id)
                             .bind(*person)
-                            .execute(&mut *tx)
+                            .execute(&mut **tx)
                             .await?;
                     }
                 }
@@ -499,7 +546,7 @@ macro_rules! impl_store {
                     .bind(i64::from(delta.selected))
                     .bind(delta.granted.ore())
                     .bind(Utc::now())
-                    .execute(&mut *tx)
+                    .execute(&mut **tx)
                     .await?;
                 }
 
@@ -511,8 +558,7 @@ macro_rules! impl_store {
                     notifications: queued,
                     replayed: false,
                 };
-                Self::remember(&mut tx, scope, req.idempotency_key, fingerprint, &outcome).await?;
-                tx.commit().await?;
+                Self::remember(tx, scope, req.idempotency_key, fingerprint, &outcome).await?;
                 Ok(outcome)
             }
 
@@ -638,6 +684,23 @@ macro_rules! impl_store {
                     Err(StoreError::Database(e)) if unique_violation(&e).is_some_and(|c| c.contains("idempotency")) => {
                         let key = req.idempotency_key.unwrap_or_default();
                         self.outcome_after_race(&scope, key, &fingerprint).await
+                    }
+                    other => other,
+                }
+            }
+
+            #[tracing::instrument(skip_all, fields(commands = reqs.len()))]
+            async fn execute_ideas(&self, reqs: &[IdeaRequest<'_>]) -> Result<Vec<Outcome>, StoreError> {
+                match self.execute_ideas_once(reqs).await {
+                    // A concurrent request with one of the same idempotency
+                    // keys committed first, and this transaction was rolled
+                    // back. Once more: what the winner did now replays (or
+                    // its other command is refused as a mismatch).
+                    Err(StoreError::InBatch { source, .. })
+                        if matches!(&*source, StoreError::Database(e)
+                            if unique_violation(e).is_some_and(|c| c.contains("idempotency"))) =>
+                    {
+                        self.execute_ideas_once(reqs).await
                     }
                     other => other,
                 }

@@ -1096,7 +1096,10 @@ struct SelectionChoice {
 }
 
 /// The selection screen's form: first a summary to confirm, then every
-/// choice is made, one transaction each, and the mails go out.
+/// choice is made in one transaction, all or nothing, and the mails go out.
+/// Each choice carries the version of the idea the page showed, so a change
+/// made meanwhile (an idea withdrawn, or chosen by someone else) refuses the
+/// whole confirmation and says which idea and why.
 async fn selection(
     State(state): State<WebState>,
     lang: Lang,
@@ -1111,7 +1114,10 @@ async fn selection(
             Err(r) => return r,
         };
     let back = format!("/utlysningar/{}/pipeline", call.id);
-    let ideas = match state.db.ideas(call.id, Some(Stage::Submitted)).await {
+    // Every idea of the call, not only the submitted ones: an idea chosen on
+    // the page and withdrawn since stays in the choices, and the store
+    // refuses it with a reason, instead of it silently dropping out.
+    let ideas = match state.db.ideas(call.id, None).await {
         Ok(i) => i,
         Err(e) => return unavailable(lang, "could not list ideas", e),
     };
@@ -1122,10 +1128,13 @@ async fn selection(
         if choice != "select" && choice != "not_select" {
             continue;
         }
+        // The version the page showed; the current one for a form from
+        // before pages carried it.
+        let version = form.fields.get(&format!("version_{}", i.id)).and_then(|v| v.trim().parse().ok());
         choices.push(SelectionChoice {
             id: i.id.to_string(),
             title: i.details.title.to_string(),
-            version: idea.version,
+            version: version.unwrap_or(idea.version),
             select: choice == "select",
             motivation: form
                 .fields
@@ -1155,6 +1164,12 @@ async fn selection(
     for c in choices.iter().filter(|c| !c.select && c.motivation.is_empty()) {
         problems.push(format!("{}: {}", c.title, lang.t("motivation_required")));
     }
+    for c in choices.iter().filter(|c| !c.motivation.is_empty()) {
+        if let Err(e) = Motivation::parse(&c.motivation) {
+            let reason = if lang.0 == Language::Sv { e.message_sv() } else { e.to_string() };
+            problems.push(format!("{}: {reason}", c.title));
+        }
+    }
     if !problems.is_empty() {
         flash(&session, "error", problems.join(" ")).await;
         return Redirect::to(&back).into_response();
@@ -1181,38 +1196,52 @@ async fn selection(
         }
         .render();
     }
+    // The commands first (parsed above, so nothing is skipped here), then
+    // one request each, all executed in one transaction.
     let actor = user.actor();
-    let mut done = 0;
-    let mut errors = Vec::new();
+    let mut commands = Vec::with_capacity(choices.len());
     for c in &choices {
-        let Ok(idea_id) = c.id.parse::<IdeaId>() else { continue };
-        let motivation = if c.motivation.is_empty() { None } else { Motivation::parse(&c.motivation).ok() };
+        let Ok(idea_id) = c.id.parse::<IdeaId>() else { return not_found(lang, Viewer(Some(user))).await };
+        let motivation = Motivation::parse(&c.motivation).ok();
         let command = match (c.select, motivation) {
             (true, m) => IdeaCommand::Select { motivation: m },
             (false, Some(m)) => IdeaCommand::NotSelect { motivation: m },
-            (false, None) => continue,
+            // Refused above already; kept as a refusal, not a panic.
+            (false, None) => {
+                flash(&session, "error", format!("{}: {}", c.title, lang.t("motivation_required"))).await;
+                return Redirect::to(&back).into_response();
+            }
         };
-        let key = format!("{}:{}", form.form_key, c.id);
-        let request = IdeaRequest {
-            call: call.id,
-            idea: idea_id,
-            command: &command,
-            actor: &actor,
-            now: Utc::now(),
-            expected_version: Some(c.version),
-            idempotency_key: Some(&key),
-        };
-        match state.db.execute_idea(request).await {
-            Ok(_) => done += 1,
-            Err(StoreError::Rejected(e)) => errors.push(format!("{}: {}", c.title, e.message(lang.0))),
-            Err(StoreError::Conflict { .. }) => errors.push(format!("{}: {}", c.title, lang.t("stale_page"))),
-            Err(e) => return unavailable(lang, "could not record a selection", e),
-        }
+        commands.push((idea_id, command, format!("{}:{}", form.form_key, c.id)));
     }
-    if errors.is_empty() {
-        flash(&session, "ok", format!("{} {done}", lang.t("selection_done"))).await;
-    } else {
-        flash(&session, "error", format!("{} {done}. {}", lang.t("selection_done"), errors.join(" "))).await;
+    let now = Utc::now();
+    let requests: Vec<IdeaRequest<'_>> = commands
+        .iter()
+        .zip(&choices)
+        .map(|((idea, command, key), c)| IdeaRequest {
+            call: call.id,
+            idea: *idea,
+            command,
+            actor: &actor,
+            now,
+            expected_version: Some(c.version),
+            idempotency_key: Some(key),
+        })
+        .collect();
+    match state.db.execute_ideas(&requests).await {
+        Ok(outcomes) => {
+            flash(&session, "ok", format!("{} {}", lang.t("selection_done"), outcomes.len())).await;
+        }
+        Err(StoreError::InBatch { index, source }) => {
+            let title = &choices[index].title;
+            let reason = match *source {
+                StoreError::Rejected(e) => e.message(lang.0),
+                StoreError::Conflict { .. } => lang.t("stale_page").to_owned(),
+                e => return unavailable(lang, "could not record the selection", e),
+            };
+            flash(&session, "error", format!("{} {title}: {reason}", lang.t("selection_nothing_done"))).await;
+        }
+        Err(e) => return unavailable(lang, "could not record the selection", e),
     }
     Redirect::to(&back).into_response()
 }
