@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use mops_core::domain::{CallId, MeetingId};
 use mops_core::timers::TimerConfig;
 use mops_service::config::{Settings, redact};
-use mops_service::mail::{MailSettings, MailWorker, TransportSettings};
+use mops_service::mail::{MailSettings, MailWorker, TransportSettings, WorkerReport};
 use mops_service::people::{
     self, ChangedBy, DEMO_PASSWORD, NewUser, Password, PeopleError, PeopleStore, RoleKind, TokenId,
 };
@@ -528,9 +528,12 @@ async fn run(command: Command, settings: &Settings) -> Result<ExitCode, Failure>
         }
         Command::Verify { json } => {
             let db = open(settings).await?;
-            let working = spinner("verifying every call and idea against its events…");
-            let report = db.verify().await.map_err(|e| format!("verify could not finish: {e}"))?;
-            working.finish_and_clear();
+            let bar = progress(0, "reading every call, idea and event…");
+            let report = db
+                .verify_with(&advance(&bar, "calls and ideas checked against their events"))
+                .await
+                .map_err(|e| format!("verify could not finish: {e}"))?;
+            bar.finish_and_clear();
             if json {
                 println!("{}", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?);
             } else {
@@ -583,9 +586,9 @@ async fn run(command: Command, settings: &Settings) -> Result<ExitCode, Failure>
             }
             let personal = if with_personal_data { PersonalData::Included } else { PersonalData::Pseudonymised };
             let db = open(settings).await?;
-            let working = spinner("reading the event log…");
-            let text = events::export(&db, call, format, personal).await?;
-            working.finish_and_clear();
+            let bar = progress(0, "reading the event log…");
+            let text = events::export(&db, call, format, personal, &advance(&bar, "events exported")).await?;
+            bar.finish_and_clear();
             emit(text.as_bytes(), output.as_deref(), with_personal_data)?;
             Ok(ExitCode::SUCCESS)
         }
@@ -1044,9 +1047,26 @@ async fn outbox(command: OutboxCommand, settings: &Settings) -> Result<ExitCode,
             let requeued =
                 db.requeue_outbox(if all { None } else { Some(&ids) }, now).await.map_err(|e| e.to_string())?;
             let worker = worker(&db)?;
-            let working = spinner(&format!("sending {requeued} mails…"));
-            let report = worker.drain(now).await.map_err(|e| format!("sending mail failed: {e}"))?;
-            working.finish_and_clear();
+            // One batch at a time rather than `drain`, which overlaps the
+            // batches but says nothing until it is done, so the bar moves
+            // as each batch is recorded. Mails that were already due are
+            // sent too, so the bar may grow past the requeued count.
+            let bar = progress(requeued, "mails tried");
+            let mut report = WorkerReport::default();
+            loop {
+                let batch = worker.run_once(now).await.map_err(|e| format!("sending mail failed: {e}"))?;
+                if batch.handled() == 0 {
+                    break;
+                }
+                report += batch;
+                let handled = report.handled() as u64;
+                if bar.length().unwrap_or(0) < handled {
+                    bar.set_length(handled);
+                    counting(&bar, "mails tried");
+                }
+                bar.set_position(handled);
+            }
+            bar.finish_and_clear();
             println!("{requeued} mails queued again.");
             // The mails this retry touched: the named ones, or with --all
             // every one not already sent before now.
@@ -1112,32 +1132,45 @@ async fn serve(settings: &Settings, load_demo: bool) -> Result<ExitCode, String>
     Ok(ExitCode::SUCCESS)
 }
 
-/// A spinner on stderr for work whose length is not known beforehand (the
-/// whole event log, every mail due), or nothing when stderr is not a
-/// terminal. Cleared when dropped.
-fn spinner(message: &str) -> indicatif::ProgressBar {
+/// A progress bar on stderr, `{bar} pos/len message elapsed`, or nothing
+/// when stderr is not a terminal (in scripts, logs and tests). The message
+/// names what is counted. With `len` 0 (not known yet) it shows only the
+/// message and the time, until [`counting`] turns it into a bar.
+fn progress(len: u64, message: &str) -> indicatif::ProgressBar {
     if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         return indicatif::ProgressBar::hidden();
     }
-    let bar = indicatif::ProgressBar::new_spinner().with_message(message.to_owned());
-    if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} {msg} {elapsed}") {
-        bar.set_style(style);
+    let bar = indicatif::ProgressBar::new(len).with_message(message.to_owned());
+    if len == 0 {
+        if let Ok(style) = indicatif::ProgressStyle::with_template("{msg} {elapsed}") {
+            bar.set_style(style);
+        }
+    } else {
+        counting(&bar, message);
     }
-    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    // Drawn now, so that the wait before the first step (reading the
+    // database) shows what is coming.
+    bar.tick();
     bar
 }
 
-/// A progress bar on stderr, or nothing when stderr is not a terminal (in
-/// scripts, logs and tests).
-fn progress(len: u64, unit: &str) -> indicatif::ProgressBar {
-    if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        return indicatif::ProgressBar::hidden();
-    }
-    let bar = indicatif::ProgressBar::new(len);
-    if let Ok(style) =
-        indicatif::ProgressStyle::with_template(&format!("{{bar:40}} {{pos}}/{{len}} {unit} {{elapsed}}"))
-    {
+/// Makes `bar` a bar counting `counted`, once its length is known.
+fn counting(bar: &indicatif::ProgressBar, counted: &str) {
+    if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {msg} {elapsed}") {
         bar.set_style(style);
     }
-    bar
+    bar.set_message(counted.to_owned());
+}
+
+/// A callback for the library's progress reports (`done` of `total`) that
+/// moves `bar`. The first report (`done` 0) comes once the reading is over
+/// and the total is known: from then on the bar counts `counted`.
+fn advance<'a>(bar: &'a indicatif::ProgressBar, counted: &'a str) -> impl Fn(usize, usize) + Sync + 'a {
+    move |done, total| {
+        bar.set_length(total as u64);
+        if done == 0 {
+            counting(bar, counted);
+        }
+        bar.set_position(done as u64);
+    }
 }

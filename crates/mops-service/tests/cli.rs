@@ -318,6 +318,33 @@ async fn an_edited_state_or_total_is_found(db: &TestDb) {
 
 on_both_backends!(an_edited_event_is_found, an_edited_state_or_total_is_found);
 
+/// `mops outbox retry --all` sends batch after batch (its progress bar moves
+/// per batch) until every due mail is out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_all_sends_every_due_mail_in_batches() {
+    let db = common::sqlite().await;
+    populate(&db).await;
+    let due = db.db.outbox_unsent().await.unwrap();
+    assert!(due > 100, "more than one batch: {due}");
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mops"));
+    command
+        .args(["outbox", "retry", "--all", "--database-url", &db.url()])
+        .env_remove("MOPS_DATABASE_URL")
+        .env_remove("MOPS_SMTP_URL")
+        .env("MOPS_MAIL_DIR", dir.path());
+    let out = tokio::task::spawn_blocking(move || command.output().expect("run mops")).await.unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains(&format!("Sent {due}, failed 0, to be retried later 0")), "{stdout}");
+    assert_eq!(db.db.outbox_unsent().await.unwrap(), 0);
+    let emls = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "eml"))
+        .count();
+    assert_eq!(emls as i64, due);
+}
+
 fn assert_cannot_run(args: &[&str], about: &str) {
     let out = mops(args);
     let (stdout, stderr) = text(&out);

@@ -311,6 +311,21 @@ async fn the_event_log_exports_for_process_mining(db: &TestDb) {
         .collect();
     assert_eq!(pseudonymised, sequences);
     let jsonl = ok(db, &["export", "events"]).await;
+    // The library behind it reports each event exported, up to the total
+    // (what the command's progress bar shows), in both formats.
+    use mops_service::report::events::{self, EventFormat, PersonalData};
+    for (format, expected) in [(EventFormat::Jsonl, &jsonl), (EventFormat::Xes, &xes)] {
+        let seen = std::sync::Mutex::new(Vec::new());
+        let text = events::export(&db.db, None, format, PersonalData::Pseudonymised, &|done, total| {
+            seen.lock().unwrap().push((done, total))
+        })
+        .await
+        .unwrap();
+        assert_eq!(&text, expected, "{format:?}");
+        let seen = seen.into_inner().unwrap();
+        let total = jsonl.lines().count();
+        assert_eq!(seen, (0..=total).map(|n| (n, total)).collect::<Vec<_>>(), "{format:?}");
+    }
     for secret in personal_strings(&round) {
         assert!(!xes.contains(&secret), "{secret:?} is in the pseudonymised XES");
         assert!(!jsonl.contains(&secret), "{secret:?} is in the pseudonymised JSONL");

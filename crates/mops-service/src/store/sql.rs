@@ -25,7 +25,7 @@ use sqlx::{PgPool, Row, SqlitePool};
 use uuid::Uuid;
 
 use super::hash::{self, GENESIS};
-use super::verify::{self, Raw, RawCall, RawEvent, RawIdea};
+use super::verify::{self, Raw, RawCall, RawEvent, RawIdea, VerifyProgress};
 use super::{
     Backend, CallRequest, FunnelCounts, IdeaRequest, LogEvent, Outcome, Store, StoreError, StoredEvent, VerifyReport,
     Versioned, idempotency_scope,
@@ -896,7 +896,7 @@ macro_rules! impl_store {
                 row.as_ref().map(outbox_from_row).transpose()
             }
 
-            async fn verify(&self) -> Result<VerifyReport, StoreError> {
+            async fn verify_with(&self, progress: VerifyProgress<'_>) -> Result<VerifyReport, StoreError> {
                 // One snapshot for all four reads, so a database that is being
                 // written to is still checked consistently.
                 let mut tx = self.pool.begin_with($snapshot).await?;
@@ -966,7 +966,7 @@ macro_rules! impl_store {
                     .into_iter()
                     .map(|r| Ok((r.try_get::<i64, _>("event_id")?, r.try_get::<i64, _>("n")?)))
                     .collect::<Result<_, sqlx::Error>>()?;
-                Ok(verify::check(Raw { calls, ideas, events, outbox }))
+                Ok(verify::check(Raw { calls, ideas, events, outbox }, progress))
             }
         }
     };
