@@ -181,6 +181,17 @@ struct ReportArgs {
     format: ReportFormat,
 }
 
+/// How `--as EMAIL` is proved: the first paragraph of the help of the
+/// commands that take it.
+macro_rules! process_leader_password_help {
+    () => {
+        "The process leader named by --as proves who they are with the password they sign in to the web with: \
+         from the environment variable MOPS_PASSWORD if it is set; otherwise the first line of standard input \
+         when that is not a terminal (and not the definition file); otherwise typed when asked, without echo, on \
+         the terminal."
+    };
+}
+
 #[derive(Debug, Subcommand)]
 enum ExportCommand {
     /// The event log: every event of every idea (and call), in order.
@@ -196,8 +207,12 @@ enum ExportCommand {
     /// log), free texts (titles, summaries, motivations, conditions, plan
     /// sections, feedback) become `[redacted]`, names and email addresses
     /// are left out.
-    #[command(after_help = "Exit status: 0 when the log was written; 2 for a usage error (an unknown call, \
-                            --with-personal-data without --as-process-leader); 3 when the command could not run.")]
+    #[command(after_help = concat!(
+        process_leader_password_help!(),
+        "\n\nExit status: 0 when the log was written; 2 for a usage error (an unknown call, \
+         --with-personal-data without --as, an unknown or disabled person, a wrong password, a person who is not \
+         a process leader), and then nothing is written; 3 when the command could not run."
+    ))]
     Events {
         /// jsonl or xes.
         #[arg(long, value_enum, default_value_t)]
@@ -206,15 +221,15 @@ enum ExportCommand {
         #[arg(long)]
         call: Option<CallId>,
         /// Include the personal data: names, email addresses, ids and the
-        /// free texts as recorded. Only for a process leader: needs
-        /// --as-process-leader too.
+        /// free texts as recorded. Only for a process leader: needs --as
+        /// too. The export is logged (at info level) with their id.
         #[arg(long)]
         with_personal_data: bool,
-        /// Confirm that you are a process leader. There are no users yet, so
-        /// mops cannot check this: the flag is your acknowledgement, and you
-        /// answer for what happens to the personal data.
-        #[arg(long)]
-        as_process_leader: bool,
+        /// With --with-personal-data: the process leader exporting, by the
+        /// email address they sign in with. They must be enabled and hold
+        /// the process-leader role, and give their password (see below).
+        #[arg(long = "as", value_name = "EMAIL")]
+        as_: Option<String>,
         /// Write to this file instead of standard output (created readable
         /// by you only when it holds personal data).
         #[arg(long, short)]
@@ -246,22 +261,26 @@ enum CallCmd {
     /// as `mops call export` writes it; `-` reads standard input). Prints
     /// the new call's id.
     ///
-    /// Creating a call is for a process leader. There are no users yet, so
-    /// mops cannot check who you are: --as-process-leader is required as
-    /// your acknowledgement, and the call is recorded as created by the
-    /// command line's process leader (a fixed id).
-    #[command(after_help = "Exit status: 0 when the call was created; 2 when the file is not a valid \
-                            definition, the id is taken, or --as-process-leader is missing; 3 when the command \
-                            could not run.")]
+    /// Creating a call is for a process leader: --as names one, who gives
+    /// their password (see below), and the call is recorded as created by
+    /// them.
+    #[command(after_help = concat!(
+        process_leader_password_help!(),
+        "\n\nExit status: 0 when the call was created; 2 when the file is not a valid definition, the id is \
+         taken, --as names an unknown or disabled person or one who is not a process leader, or a wrong password \
+         was given (no call is created then); 3 when the command could not run."
+    ))]
     Import {
         /// The definition file.
         file: PathBuf,
         /// The new call's id (default: a new random id).
         #[arg(long)]
         id: Option<uuid::Uuid>,
-        /// Confirm that you are a process leader (required).
-        #[arg(long)]
-        as_process_leader: bool,
+        /// The process leader creating the call, by the email address they
+        /// sign in with. They must be enabled and hold the process-leader
+        /// role, and give their password (see below).
+        #[arg(long = "as", value_name = "EMAIL")]
+        as_: String,
     },
 }
 
@@ -311,8 +330,9 @@ enum OutboxCommand {
     },
 }
 
-const PEOPLE_AFTER_HELP: &str = "There is no sign-in on the command line: whoever can run mops against the \
-                                 database is trusted as an administrator. Every change is recorded in the \
+const PEOPLE_AFTER_HELP: &str = "These commands take no sign-in: whoever can run mops against the \
+                                 database is trusted as an administrator (only `export events \
+                                 --with-personal-data` and `call import` ask for a process leader's password). Every change is recorded in the \
                                  append-only people_log as made by the command line.\n\nExit status: 0 when \
                                  all went well (also when there was nothing to change); 2 for a usage error (an \
                                  unknown user, a taken address, a missing or needless --scope, a password \
@@ -576,16 +596,35 @@ async fn run(command: Command, settings: &Settings) -> Result<ExitCode, Failure>
             emit(minutes::render(&minutes, format).as_bytes(), None, false)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Export(ExportCommand::Events { format, call, with_personal_data, as_process_leader, output }) => {
-            if with_personal_data && !as_process_leader {
-                return Err(Failure::usage(
-                    "--with-personal-data is only for a process leader: add --as-process-leader to confirm that \
-                     you are one (there are no users yet, so mops cannot check it), or leave it out for a \
-                     pseudonymised export",
-                ));
-            }
+        Command::Export(ExportCommand::Events { format, call, with_personal_data, as_, output }) => {
+            let leader = match (with_personal_data, as_) {
+                (true, None) => {
+                    return Err(Failure::usage(
+                        "--with-personal-data is only for a process leader: add --as EMAIL (they will be asked \
+                         for their password), or leave it out for a pseudonymised export",
+                    ));
+                }
+                (false, Some(_)) => {
+                    return Err(Failure::usage(
+                        "--as is only for --with-personal-data: a pseudonymised export needs no process leader",
+                    ));
+                }
+                (true, Some(email)) => Some(email),
+                (false, None) => None,
+            };
             let personal = if with_personal_data { PersonalData::Included } else { PersonalData::Pseudonymised };
             let db = open(settings).await?;
+            if let Some(email) = leader {
+                let leader = process_leader(&db, &email, false).await?;
+                // The trace of who took the personal data out; the id only,
+                // as every log line (no names or addresses in logs).
+                tracing::info!(
+                    person.id = %leader.id,
+                    call = call.map(|c| c.to_string()).unwrap_or_else(|| "every call".to_owned()),
+                    ?format,
+                    "the event log is exported with personal data"
+                );
+            }
             let bar = progress(0, "reading the event log…");
             let text = events::export(&db, call, format, personal, &advance(&bar, "events exported")).await?;
             bar.finish_and_clear();
@@ -640,27 +679,67 @@ async fn call_command(command: CallCmd, settings: &Settings) -> Result<ExitCode,
             emit(text.as_bytes(), output.as_deref(), false)?;
             Ok(ExitCode::SUCCESS)
         }
-        CallCmd::Import { file, id, as_process_leader } => {
-            if !as_process_leader {
-                return Err(Failure::usage(
-                    "creating a call is for a process leader: add --as-process-leader to confirm that you are one \
-                     (there are no users yet, so mops cannot check it)",
-                ));
-            }
-            let text = if file.as_os_str() == "-" {
+        CallCmd::Import { file, id, as_ } => {
+            let from_stdin = file.as_os_str() == "-";
+            let text = if from_stdin {
                 std::io::read_to_string(std::io::stdin()).map_err(|e| format!("cannot read standard input: {e}"))?
             } else {
                 std::fs::read_to_string(&file).map_err(|e| format!("cannot read {}: {e}", file.display()))?
             };
             let definition = call_file::parse(&text, Some(&file))?;
             let db = open(settings).await?;
+            let leader = process_leader(&db, &as_, from_stdin).await?;
             let title = definition.title.to_string();
-            let id = call_file::import(&db, definition, id).await?;
+            let id = call_file::import(&db, definition, id, &leader.actor()).await?;
             eprintln!("Created the call \"{title}\" as a draft; its id:");
             println!("{id}");
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// The person `email`, once they have proved with their password that they
+/// are a process leader (`--as`). See [`people::authenticate_process_leader`]
+/// for what is checked, and [`leader_password`] for where the password
+/// comes from.
+async fn process_leader(db: &store::Db, email: &str, stdin_taken: bool) -> Result<people::User, Failure> {
+    let password = leader_password(email, stdin_taken)?;
+    Ok(people::authenticate_process_leader(db, email, &password).await?)
+}
+
+/// The password for `--as EMAIL`: the environment variable `MOPS_PASSWORD`
+/// if it is set; otherwise the first line of standard input if that is not
+/// a terminal and not already read (`mops call import -`); otherwise typed
+/// on the terminal without echo.
+fn leader_password(email: &str, stdin_taken: bool) -> Result<String, Failure> {
+    match std::env::var("MOPS_PASSWORD") {
+        Ok(password) => return Ok(password),
+        Err(std::env::VarError::NotUnicode(_)) => {
+            return Err(Failure::usage("MOPS_PASSWORD is set but is not UTF-8 text"));
+        }
+        Err(std::env::VarError::NotPresent) => {}
+    }
+    let password = if !stdin_taken && !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .map_err(|e| format!("cannot read the password from standard input: {e}"))?;
+        line.strip_suffix('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).unwrap_or(&line).to_owned()
+    } else {
+        // On Unix rpassword reads /dev/tty, so this works even when standard
+        // input holds the definition file, as long as there is a terminal.
+        rpassword::prompt_password(format!("Password for {email}: ")).map_err(|e| {
+            Failure::usage(format!(
+                "cannot ask for the password of {email} ({e}): set MOPS_PASSWORD, or run mops on a terminal"
+            ))
+        })?
+    };
+    if password.is_empty() {
+        return Err(Failure::usage(format!(
+            "no password was given for {email}: set MOPS_PASSWORD, or type it when asked"
+        )));
+    }
+    Ok(password)
 }
 
 /// Reads a password from standard input: the first line, without its line end.
