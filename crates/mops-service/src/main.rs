@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use mops_core::domain::{CallId, MeetingId};
 use mops_core::timers::TimerConfig;
 use mops_service::config::{Settings, redact};
-use mops_service::mail::{MailSettings, MailWorker, TransportSettings};
+use mops_service::mail::{MailSettings, MailWorker, TransportSettings, WorkerReport};
 use mops_service::people::{
     self, ChangedBy, DEMO_PASSWORD, NewUser, Password, PeopleError, PeopleStore, RoleKind, TokenId,
 };
@@ -181,6 +181,17 @@ struct ReportArgs {
     format: ReportFormat,
 }
 
+/// How `--as EMAIL` is proved: the first paragraph of the help of the
+/// commands that take it.
+macro_rules! process_leader_password_help {
+    () => {
+        "The process leader named by --as proves who they are with the password they sign in to the web with: \
+         from the environment variable MOPS_PASSWORD if it is set; otherwise the first line of standard input \
+         when that is not a terminal (and not the definition file); otherwise typed when asked, without echo, on \
+         the terminal."
+    };
+}
+
 #[derive(Debug, Subcommand)]
 enum ExportCommand {
     /// The event log: every event of every idea (and call), in order.
@@ -196,8 +207,12 @@ enum ExportCommand {
     /// log), free texts (titles, summaries, motivations, conditions, plan
     /// sections, feedback) become `[redacted]`, names and email addresses
     /// are left out.
-    #[command(after_help = "Exit status: 0 when the log was written; 2 for a usage error (an unknown call, \
-                            --with-personal-data without --as-process-leader); 3 when the command could not run.")]
+    #[command(after_help = concat!(
+        process_leader_password_help!(),
+        "\n\nExit status: 0 when the log was written; 2 for a usage error (an unknown call, \
+         --with-personal-data without --as, an unknown or disabled person, a wrong password, a person who is not \
+         a process leader), and then nothing is written; 3 when the command could not run."
+    ))]
     Events {
         /// jsonl or xes.
         #[arg(long, value_enum, default_value_t)]
@@ -206,15 +221,15 @@ enum ExportCommand {
         #[arg(long)]
         call: Option<CallId>,
         /// Include the personal data: names, email addresses, ids and the
-        /// free texts as recorded. Only for a process leader: needs
-        /// --as-process-leader too.
+        /// free texts as recorded. Only for a process leader: needs --as
+        /// too. The export is logged (at info level) with their id.
         #[arg(long)]
         with_personal_data: bool,
-        /// Confirm that you are a process leader. There are no users yet, so
-        /// mops cannot check this: the flag is your acknowledgement, and you
-        /// answer for what happens to the personal data.
-        #[arg(long)]
-        as_process_leader: bool,
+        /// With --with-personal-data: the process leader exporting, by the
+        /// email address they sign in with. They must be enabled and hold
+        /// the process-leader role, and give their password (see below).
+        #[arg(long = "as", value_name = "EMAIL")]
+        as_: Option<String>,
         /// Write to this file instead of standard output (created readable
         /// by you only when it holds personal data).
         #[arg(long, short)]
@@ -246,22 +261,26 @@ enum CallCmd {
     /// as `mops call export` writes it; `-` reads standard input). Prints
     /// the new call's id.
     ///
-    /// Creating a call is for a process leader. There are no users yet, so
-    /// mops cannot check who you are: --as-process-leader is required as
-    /// your acknowledgement, and the call is recorded as created by the
-    /// command line's process leader (a fixed id).
-    #[command(after_help = "Exit status: 0 when the call was created; 2 when the file is not a valid \
-                            definition, the id is taken, or --as-process-leader is missing; 3 when the command \
-                            could not run.")]
+    /// Creating a call is for a process leader: --as names one, who gives
+    /// their password (see below), and the call is recorded as created by
+    /// them.
+    #[command(after_help = concat!(
+        process_leader_password_help!(),
+        "\n\nExit status: 0 when the call was created; 2 when the file is not a valid definition, the id is \
+         taken, --as names an unknown or disabled person or one who is not a process leader, or a wrong password \
+         was given (no call is created then); 3 when the command could not run."
+    ))]
     Import {
         /// The definition file.
         file: PathBuf,
         /// The new call's id (default: a new random id).
         #[arg(long)]
         id: Option<uuid::Uuid>,
-        /// Confirm that you are a process leader (required).
-        #[arg(long)]
-        as_process_leader: bool,
+        /// The process leader creating the call, by the email address they
+        /// sign in with. They must be enabled and hold the process-leader
+        /// role, and give their password (see below).
+        #[arg(long = "as", value_name = "EMAIL")]
+        as_: String,
     },
 }
 
@@ -311,8 +330,9 @@ enum OutboxCommand {
     },
 }
 
-const PEOPLE_AFTER_HELP: &str = "There is no sign-in on the command line: whoever can run mops against the \
-                                 database is trusted as an administrator. Every change is recorded in the \
+const PEOPLE_AFTER_HELP: &str = "These commands take no sign-in: whoever can run mops against the \
+                                 database is trusted as an administrator (only `export events \
+                                 --with-personal-data` and `call import` ask for a process leader's password). Every change is recorded in the \
                                  append-only people_log as made by the command line.\n\nExit status: 0 when \
                                  all went well (also when there was nothing to change); 2 for a usage error (an \
                                  unknown user, a taken address, a missing or needless --scope, a password \
@@ -528,9 +548,12 @@ async fn run(command: Command, settings: &Settings) -> Result<ExitCode, Failure>
         }
         Command::Verify { json } => {
             let db = open(settings).await?;
-            let working = spinner("verifying every call and idea against its events…");
-            let report = db.verify().await.map_err(|e| format!("verify could not finish: {e}"))?;
-            working.finish_and_clear();
+            let bar = progress(0, "reading every call, idea and event…");
+            let report = db
+                .verify_with(&advance(&bar, "calls and ideas checked against their events"))
+                .await
+                .map_err(|e| format!("verify could not finish: {e}"))?;
+            bar.finish_and_clear();
             if json {
                 println!("{}", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?);
             } else {
@@ -573,19 +596,38 @@ async fn run(command: Command, settings: &Settings) -> Result<ExitCode, Failure>
             emit(minutes::render(&minutes, format).as_bytes(), None, false)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Export(ExportCommand::Events { format, call, with_personal_data, as_process_leader, output }) => {
-            if with_personal_data && !as_process_leader {
-                return Err(Failure::usage(
-                    "--with-personal-data is only for a process leader: add --as-process-leader to confirm that \
-                     you are one (there are no users yet, so mops cannot check it), or leave it out for a \
-                     pseudonymised export",
-                ));
-            }
+        Command::Export(ExportCommand::Events { format, call, with_personal_data, as_, output }) => {
+            let leader = match (with_personal_data, as_) {
+                (true, None) => {
+                    return Err(Failure::usage(
+                        "--with-personal-data is only for a process leader: add --as EMAIL (they will be asked \
+                         for their password), or leave it out for a pseudonymised export",
+                    ));
+                }
+                (false, Some(_)) => {
+                    return Err(Failure::usage(
+                        "--as is only for --with-personal-data: a pseudonymised export needs no process leader",
+                    ));
+                }
+                (true, Some(email)) => Some(email),
+                (false, None) => None,
+            };
             let personal = if with_personal_data { PersonalData::Included } else { PersonalData::Pseudonymised };
             let db = open(settings).await?;
-            let working = spinner("reading the event log…");
-            let text = events::export(&db, call, format, personal).await?;
-            working.finish_and_clear();
+            if let Some(email) = leader {
+                let leader = process_leader(&db, &email, false).await?;
+                // The trace of who took the personal data out; the id only,
+                // as every log line (no names or addresses in logs).
+                tracing::info!(
+                    person.id = %leader.id,
+                    call = call.map(|c| c.to_string()).unwrap_or_else(|| "every call".to_owned()),
+                    ?format,
+                    "the event log is exported with personal data"
+                );
+            }
+            let bar = progress(0, "reading the event log…");
+            let text = events::export(&db, call, format, personal, &advance(&bar, "events exported")).await?;
+            bar.finish_and_clear();
             emit(text.as_bytes(), output.as_deref(), with_personal_data)?;
             Ok(ExitCode::SUCCESS)
         }
@@ -637,27 +679,67 @@ async fn call_command(command: CallCmd, settings: &Settings) -> Result<ExitCode,
             emit(text.as_bytes(), output.as_deref(), false)?;
             Ok(ExitCode::SUCCESS)
         }
-        CallCmd::Import { file, id, as_process_leader } => {
-            if !as_process_leader {
-                return Err(Failure::usage(
-                    "creating a call is for a process leader: add --as-process-leader to confirm that you are one \
-                     (there are no users yet, so mops cannot check it)",
-                ));
-            }
-            let text = if file.as_os_str() == "-" {
+        CallCmd::Import { file, id, as_ } => {
+            let from_stdin = file.as_os_str() == "-";
+            let text = if from_stdin {
                 std::io::read_to_string(std::io::stdin()).map_err(|e| format!("cannot read standard input: {e}"))?
             } else {
                 std::fs::read_to_string(&file).map_err(|e| format!("cannot read {}: {e}", file.display()))?
             };
             let definition = call_file::parse(&text, Some(&file))?;
             let db = open(settings).await?;
+            let leader = process_leader(&db, &as_, from_stdin).await?;
             let title = definition.title.to_string();
-            let id = call_file::import(&db, definition, id).await?;
+            let id = call_file::import(&db, definition, id, &leader.actor()).await?;
             eprintln!("Created the call \"{title}\" as a draft; its id:");
             println!("{id}");
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// The person `email`, once they have proved with their password that they
+/// are a process leader (`--as`). See [`people::authenticate_process_leader`]
+/// for what is checked, and [`leader_password`] for where the password
+/// comes from.
+async fn process_leader(db: &store::Db, email: &str, stdin_taken: bool) -> Result<people::User, Failure> {
+    let password = leader_password(email, stdin_taken)?;
+    Ok(people::authenticate_process_leader(db, email, &password).await?)
+}
+
+/// The password for `--as EMAIL`: the environment variable `MOPS_PASSWORD`
+/// if it is set; otherwise the first line of standard input if that is not
+/// a terminal and not already read (`mops call import -`); otherwise typed
+/// on the terminal without echo.
+fn leader_password(email: &str, stdin_taken: bool) -> Result<String, Failure> {
+    match std::env::var("MOPS_PASSWORD") {
+        Ok(password) => return Ok(password),
+        Err(std::env::VarError::NotUnicode(_)) => {
+            return Err(Failure::usage("MOPS_PASSWORD is set but is not UTF-8 text"));
+        }
+        Err(std::env::VarError::NotPresent) => {}
+    }
+    let password = if !stdin_taken && !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .map_err(|e| format!("cannot read the password from standard input: {e}"))?;
+        line.strip_suffix('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).unwrap_or(&line).to_owned()
+    } else {
+        // On Unix rpassword reads /dev/tty, so this works even when standard
+        // input holds the definition file, as long as there is a terminal.
+        rpassword::prompt_password(format!("Password for {email}: ")).map_err(|e| {
+            Failure::usage(format!(
+                "cannot ask for the password of {email} ({e}): set MOPS_PASSWORD, or run mops on a terminal"
+            ))
+        })?
+    };
+    if password.is_empty() {
+        return Err(Failure::usage(format!(
+            "no password was given for {email}: set MOPS_PASSWORD, or type it when asked"
+        )));
+    }
+    Ok(password)
 }
 
 /// Reads a password from standard input: the first line, without its line end.
@@ -1044,9 +1126,26 @@ async fn outbox(command: OutboxCommand, settings: &Settings) -> Result<ExitCode,
             let requeued =
                 db.requeue_outbox(if all { None } else { Some(&ids) }, now).await.map_err(|e| e.to_string())?;
             let worker = worker(&db)?;
-            let working = spinner(&format!("sending {requeued} mails…"));
-            let report = worker.drain(now).await.map_err(|e| format!("sending mail failed: {e}"))?;
-            working.finish_and_clear();
+            // One batch at a time rather than `drain`, which overlaps the
+            // batches but says nothing until it is done, so the bar moves
+            // as each batch is recorded. Mails that were already due are
+            // sent too, so the bar may grow past the requeued count.
+            let bar = progress(requeued, "mails tried");
+            let mut report = WorkerReport::default();
+            loop {
+                let batch = worker.run_once(now).await.map_err(|e| format!("sending mail failed: {e}"))?;
+                if batch.handled() == 0 {
+                    break;
+                }
+                report += batch;
+                let handled = report.handled() as u64;
+                if bar.length().unwrap_or(0) < handled {
+                    bar.set_length(handled);
+                    counting(&bar, "mails tried");
+                }
+                bar.set_position(handled);
+            }
+            bar.finish_and_clear();
             println!("{requeued} mails queued again.");
             // The mails this retry touched: the named ones, or with --all
             // every one not already sent before now.
@@ -1112,32 +1211,45 @@ async fn serve(settings: &Settings, load_demo: bool) -> Result<ExitCode, String>
     Ok(ExitCode::SUCCESS)
 }
 
-/// A spinner on stderr for work whose length is not known beforehand (the
-/// whole event log, every mail due), or nothing when stderr is not a
-/// terminal. Cleared when dropped.
-fn spinner(message: &str) -> indicatif::ProgressBar {
+/// A progress bar on stderr, `{bar} pos/len message elapsed`, or nothing
+/// when stderr is not a terminal (in scripts, logs and tests). The message
+/// names what is counted. With `len` 0 (not known yet) it shows only the
+/// message and the time, until [`counting`] turns it into a bar.
+fn progress(len: u64, message: &str) -> indicatif::ProgressBar {
     if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         return indicatif::ProgressBar::hidden();
     }
-    let bar = indicatif::ProgressBar::new_spinner().with_message(message.to_owned());
-    if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} {msg} {elapsed}") {
-        bar.set_style(style);
+    let bar = indicatif::ProgressBar::new(len).with_message(message.to_owned());
+    if len == 0 {
+        if let Ok(style) = indicatif::ProgressStyle::with_template("{msg} {elapsed}") {
+            bar.set_style(style);
+        }
+    } else {
+        counting(&bar, message);
     }
-    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    // Drawn now, so that the wait before the first step (reading the
+    // database) shows what is coming.
+    bar.tick();
     bar
 }
 
-/// A progress bar on stderr, or nothing when stderr is not a terminal (in
-/// scripts, logs and tests).
-fn progress(len: u64, unit: &str) -> indicatif::ProgressBar {
-    if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        return indicatif::ProgressBar::hidden();
-    }
-    let bar = indicatif::ProgressBar::new(len);
-    if let Ok(style) =
-        indicatif::ProgressStyle::with_template(&format!("{{bar:40}} {{pos}}/{{len}} {unit} {{elapsed}}"))
-    {
+/// Makes `bar` a bar counting `counted`, once its length is known.
+fn counting(bar: &indicatif::ProgressBar, counted: &str) {
+    if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {msg} {elapsed}") {
         bar.set_style(style);
     }
-    bar
+    bar.set_message(counted.to_owned());
+}
+
+/// A callback for the library's progress reports (`done` of `total`) that
+/// moves `bar`. The first report (`done` 0) comes once the reading is over
+/// and the total is known: from then on the bar counts `counted`.
+fn advance<'a>(bar: &'a indicatif::ProgressBar, counted: &'a str) -> impl Fn(usize, usize) + Sync + 'a {
+    move |done, total| {
+        bar.set_length(total as u64);
+        if done == 0 {
+            counting(bar, counted);
+        }
+        bar.set_position(done as u64);
+    }
 }

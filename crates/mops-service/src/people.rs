@@ -368,6 +368,10 @@ pub enum PeopleError {
     PasswordTooLong { chars: usize },
     #[error("the user {email} is disabled")]
     UserDisabled { email: String },
+    #[error("the password for {email} is wrong")]
+    WrongPassword { email: String },
+    #[error("{email} has no password, so they cannot prove who they are; `mops user set-password` sets one")]
+    NoPassword { email: String },
     #[error("there is no API token {id}; `mops token list` shows them")]
     UnknownToken { id: TokenId },
     /// The database was busy for longer than the busy timeout. Try again.
@@ -422,6 +426,10 @@ impl PeopleError {
             Self::RoleNotHeld { email, role, held } => format!("{email} har inte rollen {role}; hens roller: {held}"),
             Self::WeakPassword { .. } | Self::PasswordTooLong { .. } => self.to_string(),
             Self::UserDisabled { email } => format!("användaren {email} är avstängd"),
+            Self::WrongPassword { email } => format!("lösenordet för {email} är fel"),
+            Self::NoPassword { email } => {
+                format!("{email} har inget lösenord och kan inte visa vem hen är; `mops user set-password` sätter ett")
+            }
             Self::UnknownToken { id } => format!("det finns ingen API-nyckel {id}"),
             Self::Busy => "databasen är upptagen; försök igen om en stund".into(),
             Self::Internal(e) => format!("internt fel: {e}"),
@@ -1376,6 +1384,40 @@ pub async fn find_or_register_applicant(
         organisation: user.organisation.unwrap_or(organisation),
         language: user.language,
     })
+}
+
+/// The person with this address, proving with `password` that they are a
+/// process leader: they must exist, be enabled, have a password, give it
+/// (checked as the web sign-in checks it, argon2id) and hold the
+/// process-leader role. The `mops` command's `--as EMAIL`.
+///
+/// Each refusal says which of these failed: whoever runs `mops` can list the
+/// users anyway, so naming the reason tells them nothing new.
+pub async fn authenticate_process_leader(
+    db: &impl PeopleStore,
+    email: &str,
+    password: &str,
+) -> Result<User, PeopleError> {
+    let user = find_user(db, email).await?;
+    let email = user.email.to_string();
+    if user.disabled {
+        return Err(PeopleError::UserDisabled { email });
+    }
+    if !user.has_password {
+        return Err(PeopleError::NoPassword { email });
+    }
+    let Some(user) = db.authenticate_password(&email, password).await? else {
+        return Err(PeopleError::WrongPassword { email });
+    };
+    if !user.roles.contains(&Role::ProcessLeader) {
+        let held: Vec<String> = user.roles.iter().map(role_name).collect();
+        return Err(PeopleError::RoleNotHeld {
+            email,
+            role: role_name(&Role::ProcessLeader),
+            held: if held.is_empty() { "none".to_owned() } else { held.join(", ") },
+        });
+    }
+    Ok(user)
 }
 
 /// An organisation by id or by exact name.

@@ -1,18 +1,21 @@
 //! The `mops` command line: help, `migrate`, `verify` on a sound and on a
-//! tampered database, and the exit statuses (0 ok, 1 discrepancies, 2 usage,
-//! 3 cannot run).
+//! tampered database, the exit statuses (0 ok, 1 discrepancies, 2 usage,
+//! 3 cannot run), and `--as EMAIL`, the process leader proving who they are.
 
 mod common;
 
 use std::process::{Command, Output};
 
 use common::TestDb;
-use mops_core::IdeaEvent;
-use mops_core::domain::IdeaId;
+use mops_core::call::CallEvent;
+use mops_core::domain::{CallId, Email, IdeaId, Language, PersonId, PersonName};
 use mops_core::reference::{Fate, Round2010, round_2010};
 use mops_core::timers::TimerConfig;
+use mops_core::{ActorRef, IdeaEvent, Recorded, Role};
 use mops_service::Db;
+use mops_service::people::{ChangedBy, NewUser, Password, PeopleStore};
 use mops_service::replay::replay_round;
+use mops_service::report::call_file::{self, CallFileFormat};
 use mops_service::store::Store;
 
 /// Runs `mops` with `args`, ignoring any `MOPS_DATABASE_URL` of the caller.
@@ -316,7 +319,164 @@ async fn an_edited_state_or_total_is_found(db: &TestDb) {
     assert!(found.iter().all(|s| *s == about_call || *s == about_idea), "{report:#}");
 }
 
-on_both_backends!(an_edited_event_is_found, an_edited_state_or_total_is_found);
+/// `mops ARGS --database-url URL` with `password` in `MOPS_PASSWORD` (or
+/// none set) and `stdin` as standard input.
+async fn mops_as(db: &TestDb, args: &[&str], password: Option<&str>, stdin: &str) -> Output {
+    use std::io::Write as _;
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mops"));
+    command
+        .args(args)
+        .args(["--database-url", &db.url()])
+        .env_remove("MOPS_DATABASE_URL")
+        .env_remove("MOPS_PASSWORD")
+        .env("MOPS_LOG", "info")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    if let Some(p) = password {
+        command.env("MOPS_PASSWORD", p);
+    }
+    let stdin = stdin.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut child = command.spawn().expect("run mops");
+        // mops may exit before it reads: a broken pipe is no failure here.
+        let _ = child.stdin.take().expect("a pipe").write_all(stdin.as_bytes());
+        child.wait_with_output().expect("mops runs")
+    })
+    .await
+    .expect("mops runs")
+}
+
+const PASSWORD: &str = "a long pass phrase";
+
+async fn add_user(db: &TestDb, email: &str, password: Option<&str>, roles: &[Role]) -> PersonId {
+    let new = NewUser {
+        id: PersonId::from_uuid(uuid::Uuid::new_v4()),
+        email: Email::parse(email).unwrap(),
+        name: PersonName::parse("Test Person").unwrap(),
+        organisation: None,
+        language: Language::Sv,
+        password: password.map(|p| Password::new(p).unwrap()),
+    };
+    let user = db.db.add_user(new, ChangedBy::CommandLine).await.unwrap();
+    for role in roles {
+        db.db.grant_role(user.id, *role, ChangedBy::CommandLine).await.unwrap();
+    }
+    user.id
+}
+
+async fn only_a_process_leader_with_their_password_may_act_as_one(db: &TestDb) {
+    let leader = add_user(db, "leader@example.org", Some(PASSWORD), &[Role::ProcessLeader]).await;
+    add_user(db, "board@example.org", Some(PASSWORD), &[Role::BoardMember]).await;
+    let former = add_user(db, "former@example.org", Some(PASSWORD), &[Role::ProcessLeader]).await;
+    db.db.disable_user(former, ChangedBy::CommandLine).await.unwrap();
+    add_user(db, "nopassword@example.org", None, &[Role::ProcessLeader]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("call.toml");
+    let definition = call_file::to_string(&round_2010().definition, CallFileFormat::Toml, None).unwrap();
+    std::fs::write(&file, definition).unwrap();
+    let file = file.to_str().unwrap();
+
+    // Refused: exit status 2, the reason, and no call.
+    for (email, password, reason) in [
+        ("leader@example.org", Some("not the password"), "the password for leader@example.org is wrong"),
+        ("LEADER@example.org", Some("a long pass phrase "), "is wrong"),
+        ("board@example.org", Some(PASSWORD), "does not hold the role process-leader; their roles: board"),
+        ("former@example.org", Some(PASSWORD), "former@example.org is disabled"),
+        ("nopassword@example.org", Some(PASSWORD), "has no password"),
+        ("nobody@example.org", Some(PASSWORD), "there is no user nobody@example.org"),
+        // No MOPS_PASSWORD and no terminal: standard input, here empty.
+        ("leader@example.org", None, "no password was given"),
+    ] {
+        let out = mops_as(db, &["call", "import", file, "--as", email], password, "").await;
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(2), "--as {email}: {stdout}\n{stderr}");
+        assert!(stderr.contains(reason), "--as {email}: {stderr}");
+        assert!(stdout.is_empty(), "--as {email}: {stdout}");
+        assert!(db.db.calls().await.unwrap().is_empty(), "--as {email} created a call");
+    }
+
+    // The right password, from MOPS_PASSWORD or from standard input: the
+    // call is created, and its creation names the process leader.
+    for (password, stdin) in [(Some(PASSWORD), ""), (None, "a long pass phrase\n")] {
+        let out = mops_as(db, &["call", "import", file, "--as", "Leader@Example.org"], password, stdin).await;
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+        let id: CallId = stdout.trim().parse().unwrap_or_else(|_| panic!("the new id is printed: {stdout:?}"));
+        let log = db.db.event_log(Some(id)).await.unwrap();
+        assert_eq!(log.len(), 1);
+        let created: Recorded<CallEvent> = serde_json::from_str(&log[0].body).unwrap();
+        assert!(matches!(created.event, CallEvent::Created { .. }), "{created:?}");
+        assert_eq!(created.actor, ActorRef::Person(leader));
+    }
+
+    // The event log with personal data: only with --as, and only for the
+    // process leader with their password; a refusal writes no file.
+    let output = dir.path().join("log.jsonl");
+    let output = output.to_str().unwrap();
+    for (args, password, reason) in [
+        (&["export", "events", "--with-personal-data"][..], Some(PASSWORD), "--as EMAIL"),
+        (&["export", "events", "--with-personal-data", "--as", "leader@example.org"][..], Some("wrong"), "wrong"),
+        (
+            &["export", "events", "--with-personal-data", "--as", "board@example.org"][..],
+            Some(PASSWORD),
+            "process-leader",
+        ),
+        (&["export", "events", "--as", "leader@example.org"][..], Some(PASSWORD), "only for --with-personal-data"),
+    ] {
+        let args = [args, &["--output", output]].concat();
+        let out = mops_as(db, &args, password, "").await;
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(2), "mops {args:?}: {stdout}\n{stderr}");
+        assert!(stderr.contains(reason), "mops {args:?}: {stderr}");
+        assert!(!std::path::Path::new(output).exists(), "mops {args:?} wrote the export");
+    }
+    let out =
+        mops_as(db, &["export", "events", "--with-personal-data", "--as", "leader@example.org"], Some(PASSWORD), "")
+            .await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert_eq!(stdout.lines().count(), 2, "{stdout}");
+    assert!(stdout.contains(&leader.to_string()), "the actor as recorded: {stdout}");
+    // The trace of who exported personal data: their id, at info level.
+    assert!(
+        stderr.contains("the event log is exported with personal data") && stderr.contains(&leader.to_string()),
+        "{stderr}"
+    );
+}
+
+on_both_backends!(
+    an_edited_event_is_found,
+    an_edited_state_or_total_is_found,
+    only_a_process_leader_with_their_password_may_act_as_one
+);
+
+/// `mops outbox retry --all` sends batch after batch (its progress bar moves
+/// per batch) until every due mail is out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_all_sends_every_due_mail_in_batches() {
+    let db = common::sqlite().await;
+    populate(&db).await;
+    let due = db.db.outbox_unsent().await.unwrap();
+    assert!(due > 100, "more than one batch: {due}");
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mops"));
+    command
+        .args(["outbox", "retry", "--all", "--database-url", &db.url()])
+        .env_remove("MOPS_DATABASE_URL")
+        .env_remove("MOPS_SMTP_URL")
+        .env("MOPS_MAIL_DIR", dir.path());
+    let out = tokio::task::spawn_blocking(move || command.output().expect("run mops")).await.unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains(&format!("Sent {due}, failed 0, to be retried later 0")), "{stdout}");
+    assert_eq!(db.db.outbox_unsent().await.unwrap(), 0);
+    let emls = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "eml"))
+        .count();
+    assert_eq!(emls as i64, due);
+}
 
 fn assert_cannot_run(args: &[&str], about: &str) {
     let out = mops(args);

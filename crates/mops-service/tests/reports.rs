@@ -11,10 +11,12 @@ use common::TestDb;
 use mops_core::domain::CallId;
 use mops_core::reference::{FUNDED, Round2010, round_2010};
 use mops_core::timers::TimerConfig;
+use mops_service::people::DEMO_PASSWORD;
 use mops_service::replay::replay_round;
 use mops_service::store::Store;
 
-/// `mops ARGS --database-url URL`, ignoring the caller's environment.
+/// `mops ARGS --database-url URL`, ignoring the caller's environment; the
+/// demo password in `MOPS_PASSWORD` (for `--as`).
 async fn mops(db: &TestDb, args: &[&str]) -> Output {
     let mut args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
     args.extend(["--database-url".to_owned(), db.url()]);
@@ -23,11 +25,22 @@ async fn mops(db: &TestDb, args: &[&str]) -> Output {
             .args(&args)
             .env_remove("MOPS_DATABASE_URL")
             .env("MOPS_LOG", "warn")
+            .env("MOPS_PASSWORD", DEMO_PASSWORD)
             .output()
             .expect("run mops")
     })
     .await
     .expect("mops runs")
+}
+
+/// The 2010 round's process leader, who signs in with the demo password.
+const LEADER: &str = "karin.lindqvist@mdh.example";
+
+/// The 2010 round with its people (the staff with the demo password).
+async fn populate_with_people(db: &TestDb) -> Round2010 {
+    let round = populate(db).await;
+    mops_service::people::seed_reference(&db.db, &round, DEMO_PASSWORD).await.expect("add the round's people");
+    round
 }
 
 /// Runs `mops`, expects exit status 0, and returns stdout.
@@ -253,13 +266,13 @@ fn personal_strings(round: &Round2010) -> Vec<String> {
 }
 
 async fn the_event_log_exports_for_process_mining(db: &TestDb) {
-    let round = populate(db).await;
+    let round = populate_with_people(db).await;
     let ideas = db.db.ideas(round.call_id, None).await.unwrap();
     assert_eq!(ideas.len(), 26);
 
     // With personal data, traces are named by idea id: each one is exactly
     // that idea's events from the store, in order.
-    let xes = ok(db, &["export", "events", "--format", "xes", "--with-personal-data", "--as-process-leader"]).await;
+    let xes = ok(db, &["export", "events", "--format", "xes", "--with-personal-data", "--as", LEADER]).await;
     let doc = roxmltree::Document::parse(&xes).unwrap_or_else(|e| panic!("the XES is not XML: {e}"));
     let root = doc.root_element();
     assert_eq!(root.tag_name().name(), "log");
@@ -311,6 +324,21 @@ async fn the_event_log_exports_for_process_mining(db: &TestDb) {
         .collect();
     assert_eq!(pseudonymised, sequences);
     let jsonl = ok(db, &["export", "events"]).await;
+    // The library behind it reports each event exported, up to the total
+    // (what the command's progress bar shows), in both formats.
+    use mops_service::report::events::{self, EventFormat, PersonalData};
+    for (format, expected) in [(EventFormat::Jsonl, &jsonl), (EventFormat::Xes, &xes)] {
+        let seen = std::sync::Mutex::new(Vec::new());
+        let text = events::export(&db.db, None, format, PersonalData::Pseudonymised, &|done, total| {
+            seen.lock().unwrap().push((done, total))
+        })
+        .await
+        .unwrap();
+        assert_eq!(&text, expected, "{format:?}");
+        let seen = seen.into_inner().unwrap();
+        let total = jsonl.lines().count();
+        assert_eq!(seen, (0..=total).map(|n| (n, total)).collect::<Vec<_>>(), "{format:?}");
+    }
     for secret in personal_strings(&round) {
         assert!(!xes.contains(&secret), "{secret:?} is in the pseudonymised XES");
         assert!(!jsonl.contains(&secret), "{secret:?} is in the pseudonymised JSONL");
@@ -332,17 +360,17 @@ async fn the_event_log_exports_for_process_mining(db: &TestDb) {
     assert_eq!(granted["body"]["motivation"], "[redacted]");
     assert!(granted["body"]["registry"].as_str().unwrap().starts_with("registry-"));
 
-    // With personal data (and the acknowledgement) the applicants are there.
-    let full = ok(db, &["export", "events", "--with-personal-data", "--as-process-leader"]).await;
+    // With personal data (for the process leader) the applicants are there.
+    let full = ok(db, &["export", "events", "--with-personal-data", "--as", LEADER]).await;
     for p in round.people.iter().filter(|p| round.roles.get(&p.id).is_none_or(Vec::is_empty)) {
         assert!(full.contains(p.name.as_str()), "{} is missing", p.name);
         assert!(full.contains(p.email.as_str()), "{} is missing", p.email);
     }
     assert_eq!(full.lines().count(), lines.len());
 
-    // Without the acknowledgement, personal data is refused.
+    // Without a process leader, personal data is refused.
     let err = fails(db, &["export", "events", "--with-personal-data"], 2).await;
-    assert!(err.contains("--as-process-leader"), "{err}");
+    assert!(err.contains("--as EMAIL"), "{err}");
 
     // --call and --output.
     let dir = tempfile::tempdir().unwrap();
@@ -394,15 +422,18 @@ async fn the_minutes_of_the_2010_meeting(db: &TestDb) {
 }
 
 async fn a_call_round_trips_through_a_file(db: &TestDb) {
-    let round = populate(db).await;
+    let round = populate_with_people(db).await;
     let call = round.call_id.to_string();
     let dir = tempfile::tempdir().unwrap();
     for format in ["toml", "json"] {
         let file = dir.path().join(format!("call.{format}"));
         ok(db, &["call", "export", "--call", &call, "--format", format, "--output", file.to_str().unwrap()]).await;
-        let err = fails(db, &["call", "import", file.to_str().unwrap()], 2).await;
-        assert!(err.contains("--as-process-leader"), "{err}");
-        let id = ok(db, &["call", "import", file.to_str().unwrap(), "--as-process-leader"]).await;
+        // --as is required (clap says so, with the usage).
+        let out = mops(db, &["call", "import", file.to_str().unwrap()]).await;
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains("--as <EMAIL>"), "{err}");
+        let id = ok(db, &["call", "import", file.to_str().unwrap(), "--as", LEADER]).await;
         let id: CallId = id.trim().parse().unwrap_or_else(|_| panic!("the new id is printed: {id:?}"));
         assert_ne!(id, round.call_id);
         let created = db.db.call(id).await.unwrap().expect("the new call exists");
@@ -416,12 +447,12 @@ async fn a_call_round_trips_through_a_file(db: &TestDb) {
     let file = dir.path().join("stdout.toml");
     std::fs::write(&file, &toml).unwrap();
     let chosen = uuid::Uuid::new_v4().to_string();
-    let printed = ok(db, &["call", "import", file.to_str().unwrap(), "--id", &chosen, "--as-process-leader"]).await;
+    let printed = ok(db, &["call", "import", file.to_str().unwrap(), "--id", &chosen, "--as", LEADER]).await;
     assert_eq!(printed.trim(), chosen);
-    let err = fails(db, &["call", "import", file.to_str().unwrap(), "--id", &chosen, "--as-process-leader"], 2).await;
+    let err = fails(db, &["call", "import", file.to_str().unwrap(), "--id", &chosen, "--as", LEADER], 2).await;
     assert!(err.contains("already exists"), "{err}");
     std::fs::write(&file, "title = \"no budget\"\n").unwrap();
-    fails(db, &["call", "import", file.to_str().unwrap(), "--as-process-leader"], 2).await;
+    fails(db, &["call", "import", file.to_str().unwrap(), "--as", LEADER], 2).await;
     fails(db, &["call", "export", "--call", &uuid::Uuid::new_v4().to_string()], 2).await;
 
     // Four calls now: a report must name one, and the error lists them.
@@ -460,7 +491,15 @@ fn every_new_command_has_help() {
             assert!(help.contains("Exit status"), "{args:?}: {help}");
         }
     }
+    for args in [["export", "events", "--help"], ["call", "import", "--help"]] {
+        let help = Command::new(env!("CARGO_BIN_EXE_mops")).args(args).output().unwrap();
+        let help = String::from_utf8_lossy(&help.stdout).split_whitespace().collect::<Vec<_>>().join(" ");
+        for needle in ["--as <EMAIL>", "process-leader role", "MOPS_PASSWORD", "without echo", "a wrong password"] {
+            assert!(help.contains(needle), "{args:?} does not mention {needle:?}: {help}");
+        }
+        assert!(!help.contains("no users yet") && !help.contains("as-process-leader"), "{help}");
+    }
     let help = Command::new(env!("CARGO_BIN_EXE_mops")).args(["export", "events", "--help"]).output().unwrap();
     let help = String::from_utf8_lossy(&help.stdout).split_whitespace().collect::<Vec<_>>().join(" ");
-    assert!(help.contains("no users yet") && help.contains("pseudonymised"), "{help}");
+    assert!(help.contains("pseudonymised"), "{help}");
 }

@@ -62,6 +62,12 @@ async fn the_2010_round_runs_through_storage_as_in_memory(db: &TestDb) {
     let report = db.db.verify().await.unwrap();
     assert!(report.is_ok(), "{report}");
     assert_eq!(report.ideas, 26);
+
+    // What `mops verify` draws its bar from: one step per call and idea.
+    let seen = std::sync::Mutex::new(Vec::new());
+    let with_progress = db.db.verify_with(&|checked, total| seen.lock().unwrap().push((checked, total))).await.unwrap();
+    assert_eq!(with_progress, report);
+    assert_eq!(seen.into_inner().unwrap(), (0..=27).map(|n| (n, 27)).collect::<Vec<_>>());
 }
 
 /// Where the 2010 round stands just before the board meeting.

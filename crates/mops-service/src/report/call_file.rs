@@ -8,8 +8,8 @@
 use std::path::Path;
 
 use mops_core::call::CallDefinition;
-use mops_core::domain::{CallId, PersonId};
-use mops_core::{Actor, CallCommand, Role};
+use mops_core::domain::CallId;
+use mops_core::{Actor, CallCommand};
 use uuid::Uuid;
 
 use super::{ReportError, list_calls};
@@ -23,19 +23,6 @@ pub enum CallFileFormat {
     Toml,
     /// JSON, for programs.
     Json,
-}
-
-/// The person id recorded as the actor of `mops call import`.
-///
-/// There are no users yet: the command line acts as this one process leader,
-/// and `--as-process-leader` is the operator's acknowledgement that they
-/// are one. When users exist, this becomes the signed-in person.
-pub const COMMAND_LINE_PROCESS_LEADER: PersonId =
-    PersonId::from_uuid(Uuid::from_u128(0x6d6f_7073_0000_4000_8000_0000_0000_0001));
-
-/// The actor `mops call import` creates calls as.
-pub fn command_line_process_leader() -> Actor {
-    Actor::person(COMMAND_LINE_PROCESS_LEADER, [Role::ProcessLeader])
 }
 
 /// The definition of `call` as a file.
@@ -67,7 +54,7 @@ pub fn to_string(
             }
             out.push_str(
                 "# Edit the title and the dates, then create a new call from it with\n\
-                 #   mops call import FILE --as-process-leader\n\
+                 #   mops call import FILE --as YOUR-EMAIL\n\
                  # Amounts (budget, ceiling) are in öre: 1 kr = 100 öre, so 130000000 is 1 300 000 kr.\n\
                  # Instants are UTC (RFC 3339): 2010-08-31T21:59:00Z is 23:59 in Stockholm (summer time).\n\n",
             );
@@ -95,16 +82,21 @@ pub fn parse(text: &str, path: Option<&Path>) -> Result<CallDefinition, ReportEr
     }
 }
 
-/// Creates a new call (a draft) from `definition`, as the command-line
-/// process leader, with `id` or a new random id. Returns the id.
-pub async fn import<S: Store>(store: &S, definition: CallDefinition, id: Option<Uuid>) -> Result<CallId, ReportError> {
+/// Creates a new call (a draft) from `definition`, with `id` or a new random
+/// id, recorded as created by `actor` (the process leader who ran
+/// `mops call import --as`; the core refuses anyone else). Returns the id.
+pub async fn import<S: Store>(
+    store: &S,
+    definition: CallDefinition,
+    id: Option<Uuid>,
+    actor: &Actor,
+) -> Result<CallId, ReportError> {
     let id = CallId::from_uuid(id.unwrap_or_else(Uuid::new_v4));
     let command = CallCommand::Create { id, definition: Box::new(definition) };
-    let actor = command_line_process_leader();
     let request = CallRequest {
         call: id,
         command: &command,
-        actor: &actor,
+        actor,
         now: chrono::Utc::now(),
         expected_version: None,
         idempotency_key: None,

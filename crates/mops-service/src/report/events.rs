@@ -200,13 +200,29 @@ struct Prepared {
     lines: Vec<(Line, Decoded)>,
 }
 
-fn prepare(log: Vec<LogEvent>, personal: PersonalData) -> Result<Prepared, ReportError> {
+/// Told how far an export has come: `progress(exported, total)` before the
+/// first event and after each one, with `exported` counting up by one from
+/// 0 to `total` (the events read from the log). An event counts once it is
+/// decoded and pseudonymised and, in JSON Lines, written; the XES document
+/// is written from all of them at the end, which is quick. The `mops`
+/// command draws a bar with it; this module knows nothing of terminals.
+pub type ExportProgress<'a> = &'a (dyn Fn(usize, usize) + Sync);
+
+/// Decodes and pseudonymises each event of `log` in order and hands it to
+/// `each`.
+fn prepare(
+    log: Vec<LogEvent>,
+    personal: PersonalData,
+    progress: ExportProgress<'_>,
+    mut each: impl FnMut(Line, Decoded) -> Result<(), ReportError>,
+) -> Result<(), ReportError> {
     let mut p = Pseudonyms { include: personal == PersonalData::Included, ..Pseudonyms::default() };
     let corrupt = |e: &LogEvent, err: serde_json::Error| {
         ReportError::CannotRun(format!("the stored event {} cannot be read ({err}); run `mops verify`", e.id))
     };
-    let mut lines = Vec::with_capacity(log.len());
-    for e in log {
+    let total = log.len();
+    progress(0, total);
+    for (n, e) in log.into_iter().enumerate() {
         let (stream_id, actor, v, at, body, decoded) = match e.stream_kind.as_str() {
             "idea" => {
                 let r: Recorded<IdeaEvent> = serde_json::from_str(&e.body).map_err(|err| corrupt(&e, err))?;
@@ -221,7 +237,7 @@ fn prepare(log: Vec<LogEvent>, personal: PersonalData) -> Result<Prepared, Repor
                 (e.stream_id.to_string(), actor, r.v, r.at, call_body(&r.event), Decoded::Call)
             }
         };
-        lines.push((
+        each(
             Line {
                 id: e.id,
                 stream_kind: e.stream_kind,
@@ -235,36 +251,46 @@ fn prepare(log: Vec<LogEvent>, personal: PersonalData) -> Result<Prepared, Repor
                 body,
             },
             decoded,
-        ));
+        )?;
+        progress(n + 1, total);
     }
-    Ok(Prepared { lines })
+    Ok(())
 }
 
-/// The event log of `call` (or of every call) in `format`.
+/// The event log of `call` (or of every call) in `format`, telling
+/// `progress` how far it has come (see [`ExportProgress`]; reading the log
+/// comes first and is not counted).
 pub async fn export<S: Store>(
     store: &S,
     call: Option<CallId>,
     format: EventFormat,
     personal: PersonalData,
+    progress: ExportProgress<'_>,
 ) -> Result<String, ReportError> {
     let title = match call {
         Some(id) => Some(select_call(store, Some(id)).await?.definition.title.to_string()),
         None => None,
     };
-    let prepared = prepare(store.event_log(call).await?, personal)?;
+    let log = store.event_log(call).await?;
     match format {
-        EventFormat::Jsonl => jsonl(&prepared),
-        EventFormat::Xes => Ok(xes(&prepared, title.as_deref(), personal)),
+        EventFormat::Jsonl => {
+            let mut out = String::new();
+            prepare(log, personal, progress, |line, _| {
+                out.push_str(&serde_json::to_string(&line).map_err(|e| ReportError::CannotRun(e.to_string()))?);
+                out.push('\n');
+                Ok(())
+            })?;
+            Ok(out)
+        }
+        EventFormat::Xes => {
+            let mut lines = Vec::with_capacity(log.len());
+            prepare(log, personal, progress, |line, decoded| {
+                lines.push((line, decoded));
+                Ok(())
+            })?;
+            Ok(xes(&Prepared { lines }, title.as_deref(), personal))
+        }
     }
-}
-
-fn jsonl(p: &Prepared) -> Result<String, ReportError> {
-    let mut out = String::new();
-    for (line, _) in &p.lines {
-        out.push_str(&serde_json::to_string(line).map_err(|e| ReportError::CannotRun(e.to_string()))?);
-        out.push('\n');
-    }
-    Ok(out)
 }
 
 fn xes(p: &Prepared, call_title: Option<&str>, personal: PersonalData) -> String {

@@ -147,7 +147,7 @@ impl Store for Db {
         each!(self, s => s.outbox_row(id).await)
     }
 
-    async fn verify(&self) -> Result<VerifyReport, StoreError> {
-        each!(self, s => s.verify().await)
+    async fn verify_with(&self, progress: super::VerifyProgress<'_>) -> Result<VerifyReport, StoreError> {
+        each!(self, s => s.verify_with(progress).await)
     }
 }

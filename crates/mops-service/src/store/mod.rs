@@ -24,7 +24,7 @@ use uuid::Uuid;
 
 pub use any::{Db, connect};
 pub use sql::{PgStore, SqliteStore};
-pub use verify::{Discrepancy, VerifyReport};
+pub use verify::{Discrepancy, VerifyProgress, VerifyReport, no_progress};
 
 /// Why a command did not go through.
 #[derive(Debug, thiserror::Error)]
@@ -352,7 +352,17 @@ pub trait Store: Send + Sync {
 
     /// Rebuilds every call and idea from its events, checks the hash chains
     /// and the invariants, and reports every discrepancy.
-    fn verify(&self) -> impl Future<Output = Result<VerifyReport, StoreError>> + Send;
+    fn verify(&self) -> impl Future<Output = Result<VerifyReport, StoreError>> + Send {
+        self.verify_with(&no_progress)
+    }
+
+    /// [`Store::verify`], telling `progress` how many of the calls and ideas
+    /// are checked (see [`VerifyProgress`]). Reading the rows comes first
+    /// and is not counted.
+    fn verify_with(
+        &self,
+        progress: VerifyProgress<'_>,
+    ) -> impl Future<Output = Result<VerifyReport, StoreError>> + Send;
 }
 
 /// The scope of an idempotency key: keys are per actor.

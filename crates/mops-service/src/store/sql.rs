@@ -25,7 +25,7 @@ use sqlx::{PgPool, Row, SqlitePool};
 use uuid::Uuid;
 
 use super::hash::{self, GENESIS};
-use super::verify::{self, Raw, RawCall, RawEvent, RawIdea};
+use super::verify::{self, Raw, RawCall, RawEvent, RawIdea, VerifyProgress};
 use super::{
     Backend, CallRequest, FunnelCounts, IdeaRequest, LogEvent, Outcome, Store, StoreError, StoredEvent, VerifyReport,
     Versioned, idempotency_scope,
@@ -998,7 +998,7 @@ macro_rules! impl_store {
                 row.as_ref().map(outbox_from_row).transpose()
             }
 
-            async fn verify(&self) -> Result<VerifyReport, StoreError> {
+            async fn verify_with(&self, progress: VerifyProgress<'_>) -> Result<VerifyReport, StoreError> {
                 // One snapshot for all five reads, so a database that is being
                 // written to is still checked consistently.
                 let mut tx = self.pool.begin_with($snapshot).await?;
@@ -1073,7 +1073,7 @@ macro_rules! impl_store {
                 for r in sqlx::query("SELECT idea_id, person_id FROM idea_applicants").fetch_all(&mut *tx).await? {
                     applicants.entry(r.try_get("idea_id")?).or_default().insert(r.try_get("person_id")?);
                 }
-                Ok(verify::check(Raw { calls, ideas, events, outbox, applicants }))
+                Ok(verify::check(Raw { calls, ideas, events, outbox, applicants }, progress))
             }
         }
     };

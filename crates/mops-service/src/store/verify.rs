@@ -149,7 +149,26 @@ fn check_chain(stream: Uuid, events: &[&RawEvent], found: &mut Findings) -> Vec<
     prev
 }
 
-pub(crate) fn check(raw: Raw) -> VerifyReport {
+/// Told how far `verify` has come: `progress(checked, total)` before the
+/// first call, between calls and ideas, and once all are checked, with
+/// `checked` counting up by one from 0 to `total` (the calls and ideas
+/// together). The `mops` command draws a bar with it; this module
+/// knows nothing of terminals. `Sync` because the store's future holds it
+/// across awaits.
+pub type VerifyProgress<'a> = &'a (dyn Fn(usize, usize) + Sync);
+
+/// A [`VerifyProgress`] that ignores what it is told.
+pub fn no_progress(_checked: usize, _total: usize) {}
+
+pub(crate) fn check(raw: Raw, progress: VerifyProgress<'_>) -> VerifyReport {
+    let total = raw.calls.len() + raw.ideas.len();
+    // Each call and idea is counted when the next one starts (or the
+    // call-wide checks do), whichever way its loop goes on.
+    let mut started = 0;
+    let mut next = || {
+        progress(started, total);
+        started += 1;
+    };
     let mut found = Findings(Vec::new());
     let mut streams: BTreeMap<Uuid, Vec<&RawEvent>> = BTreeMap::new();
     for e in &raw.events {
@@ -165,6 +184,7 @@ pub(crate) fn check(raw: Raw) -> VerifyReport {
     // Calls: replay, chain, version.
     let mut calls: BTreeMap<Uuid, Call> = BTreeMap::new();
     for c in &raw.calls {
+        next();
         let subject = format!("call {}", c.id);
         let events = streams.get(&c.id).cloned().unwrap_or_default();
         let head = check_chain(c.id, &events, &mut found);
@@ -212,6 +232,7 @@ pub(crate) fn check(raw: Raw) -> VerifyReport {
     let mut granted: BTreeMap<Uuid, i64> = BTreeMap::new();
     let mut outbox_expected = 0i64;
     for i in &raw.ideas {
+        next();
         let subject = format!("idea {}", i.id);
         let events = streams.get(&i.id).cloned().unwrap_or_default();
         let head = check_chain(i.id, &events, &mut found);
@@ -331,6 +352,8 @@ pub(crate) fn check(raw: Raw) -> VerifyReport {
         }
     }
 
+    progress(total, total);
+
     // Call-wide invariants.
     for c in &raw.calls {
         let subject = format!("call {}", c.id);
@@ -360,5 +383,76 @@ pub(crate) fn check(raw: Raw) -> VerifyReport {
         events: raw.events.len(),
         outbox_rows,
         discrepancies: found.0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    fn call(n: u128) -> RawCall {
+        RawCall {
+            id: Uuid::from_u128(n),
+            state: "not a state".into(),
+            version: 0,
+            head_hash: GENESIS.to_vec(),
+            selected_count: 0,
+            granted_ore: 0,
+            budget_ore: 0,
+            capacity: 0,
+        }
+    }
+
+    fn idea(n: u128, call: u128) -> RawIdea {
+        RawIdea {
+            id: Uuid::from_u128(n),
+            call_id: Uuid::from_u128(call),
+            state: "not a state".into(),
+            stage: "submitted".into(),
+            furthest: 0,
+            version: 0,
+            head_hash: GENESIS.to_vec(),
+            granted_ore: None,
+            registry: None,
+        }
+    }
+
+    /// What `check` told its progress callback.
+    fn progress_of(raw: Raw) -> (Vec<(usize, usize)>, VerifyReport) {
+        let seen = Mutex::new(Vec::new());
+        let report = check(raw, &|checked, total| seen.lock().unwrap().push((checked, total)));
+        (seen.into_inner().unwrap(), report)
+    }
+
+    #[test]
+    fn progress_counts_every_call_and_idea_up_to_the_total() {
+        // Unreadable states, and ideas of a call that does not exist: every
+        // path through the loops still counts.
+        let raw = Raw {
+            calls: vec![call(1), call(2)],
+            ideas: vec![idea(10, 1), idea(11, 99), idea(12, 2)],
+            events: Vec::new(),
+            outbox: BTreeMap::new(),
+            applicants: BTreeMap::new(),
+        };
+        let (seen, report) = progress_of(raw);
+        assert!(!report.is_ok());
+        assert_eq!(seen, (0..=5).map(|n| (n, 5)).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn progress_of_an_empty_database_is_done_at_once() {
+        let raw = Raw {
+            calls: Vec::new(),
+            ideas: Vec::new(),
+            events: Vec::new(),
+            outbox: BTreeMap::new(),
+            applicants: BTreeMap::new(),
+        };
+        let (seen, report) = progress_of(raw);
+        assert!(report.is_ok());
+        assert_eq!(seen, [(0, 0)]);
     }
 }
