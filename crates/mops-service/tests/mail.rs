@@ -14,6 +14,7 @@ use mail_parser::MimeHeaders;
 use mops_core::reference::{Step, round_2010};
 use mops_core::timers::TimerConfig;
 use mops_core::{CallCommand, CallPhase};
+use mops_service::bench_mail::SmtpSink;
 use mops_service::mail::{MailOptions, MailSettings, MailWorker, RetryPolicy, TransportSettings};
 use mops_service::replay::replay_round;
 use mops_service::store::{Db, OutboxStatus, Store};
@@ -229,6 +230,85 @@ async fn a_worker_killed_mid_batch_loses_nothing(db: &TestDb) {
     assert_eq!(db.db.outbox_unsent().await.unwrap(), 0);
 }
 
+/// Makes every attempt to mark a mail sent fail, as a database refusing
+/// writes would: a trigger raises an error.
+async fn refuse_to_record_sent_mail(db: &Db) {
+    match db {
+        Db::Sqlite(s) => sqlx::query(
+            "CREATE TRIGGER refuse_sent BEFORE UPDATE OF status ON outbox WHEN NEW.status = 'sent' \
+             BEGIN SELECT RAISE(ABORT, 'injected fault'); END",
+        )
+        .execute(s.pool())
+        .await
+        .map(drop),
+        Db::Postgres(s) => {
+            sqlx::query(
+                "CREATE FUNCTION refuse_sent() RETURNS trigger LANGUAGE plpgsql AS \
+                 $$ BEGIN RAISE EXCEPTION 'injected fault'; END $$",
+            )
+            .execute(s.pool())
+            .await
+            .unwrap();
+            sqlx::query(
+                "CREATE TRIGGER refuse_sent BEFORE UPDATE ON outbox FOR EACH ROW \
+                 WHEN (NEW.status = 'sent') EXECUTE FUNCTION refuse_sent()",
+            )
+            .execute(s.pool())
+            .await
+            .map(drop)
+        }
+    }
+    .expect("the fault is in place");
+}
+
+async fn allow_recording_sent_mail(db: &Db) {
+    match db {
+        Db::Sqlite(s) => sqlx::query("DROP TRIGGER refuse_sent").execute(s.pool()).await.map(drop),
+        Db::Postgres(s) => sqlx::query("DROP TRIGGER refuse_sent ON outbox").execute(s.pool()).await.map(drop),
+    }
+    .expect("the fault is gone");
+}
+
+async fn a_drain_stopped_by_an_error_gives_back_what_it_claimed_ahead(db: &TestDb) {
+    let queued = selection_done(db).await as usize;
+    // A server that takes its time (it delays its ACKs, about 40 ms a
+    // mail), so the drain has claimed and built more than it has sent when
+    // recording fails.
+    let server = SmtpSink::start_with(false).await.unwrap();
+    let mut s = settings(server.url());
+    s.batch = 10;
+    s.concurrency = 2;
+    let w = MailWorker::with_options(db.db.clone(), s, MailOptions::default()).unwrap();
+    refuse_to_record_sent_mail(&db.db).await;
+    let now = Utc::now();
+    let error = w.drain(now).await.expect_err("the drain stops when it cannot record");
+    assert!(error.to_string().contains("injected fault"), "{error}");
+    // What was sent could not be recorded: it stays leased.
+    let sent = server.received();
+    assert!(sent > 0);
+    assert_eq!(status_count(&db.db, OutboxStatus::Sending).await, sent);
+    assert_eq!(status_count(&db.db, OutboxStatus::Sent).await, 0);
+    // What was claimed ahead and never sent is due again at once, its
+    // attempt not counted.
+    let pending = db.db.outbox(Some(OutboxStatus::Pending), 10_000).await.unwrap();
+    assert_eq!(pending.len(), queued - sent);
+    assert!(sent < 20, "the drain stopped soon after the first failure, not after {sent} mails");
+    assert!(pending.iter().all(|r| r.attempts == 0), "released rows look never tried");
+
+    allow_recording_sent_mail(&db.db).await;
+    let report = w.drain(now).await.unwrap();
+    assert_eq!(report.sent, queued - sent, "the released rows go out without waiting for a lease");
+    // The unrecorded mails are the at-least-once window: sent again once
+    // their lease lapses, under the same Message-IDs.
+    let report = w.drain(now + chrono::Duration::minutes(6)).await.unwrap();
+    assert_eq!(report.sent, sent);
+    let counts = server.take();
+    assert_eq!(counts.received, queued + sent);
+    assert_eq!(counts.distinct, queued, "a re-sent mail keeps its Message-ID");
+    assert_eq!(counts.duplicates, sent);
+    assert_eq!(db.db.outbox_unsent().await.unwrap(), 0);
+}
+
 async fn two_workers_never_send_a_row_twice(db: &TestDb) {
     let queued = selection_done(db).await;
     let server = SmtpServer::start();
@@ -255,6 +335,7 @@ on_both_backends!(
     a_transient_failure_gives_up_after_five_days,
     a_worker_killed_mid_batch_loses_nothing,
     two_workers_never_send_a_row_twice,
+    a_drain_stopped_by_an_error_gives_back_what_it_claimed_ahead,
 );
 
 // TLS. The transport does not depend on the database, so these run on SQLite only.

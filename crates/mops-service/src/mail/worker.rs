@@ -16,6 +16,7 @@ use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use mops_core::IdeaState;
 use mops_core::call::Call;
 use mops_core::domain::{CallId, IdeaId};
+use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use super::render::{Envelope, Rendered, render_mail};
@@ -44,7 +45,26 @@ impl WorkerReport {
     pub fn handled(&self) -> usize {
         self.sent + self.retried + self.failed
     }
+
+    fn count(&mut self, update: &OutboxUpdate) {
+        match update {
+            OutboxUpdate::Sent { .. } => self.sent += 1,
+            OutboxUpdate::Retry { .. } => self.retried += 1,
+            OutboxUpdate::Failed { .. } => self.failed += 1,
+        }
+    }
 }
+
+/// A claimed row with its message built, or with its outcome already
+/// decided (its idea could not be read, or its mail cannot be built).
+struct Job {
+    row: OutboxRow,
+    message: Result<Message, OutboxUpdate>,
+}
+
+/// How long finished sends wait to be recorded together: a drain records
+/// up to a batch of outcomes per transaction, or what it has after this.
+const RECORD_WITHIN: std::time::Duration = std::time::Duration::from_millis(25);
 
 /// A row's call and idea, shared by the rows of a batch.
 type Context = (Arc<Call>, Arc<IdeaState>);
@@ -202,12 +222,9 @@ impl<S: Store + Clone + 'static> MailWorker<S> {
         self.send_rows(rows, now).await.map(Some)
     }
 
-    /// Sends claimed rows; returns what to record.
-    async fn send_rows(
-        &self,
-        rows: Vec<OutboxRow>,
-        now: DateTime<Utc>,
-    ) -> Result<(WorkerReport, Vec<OutboxUpdate>), StoreError> {
+    /// Reads what claimed rows need (each call and idea once) and builds
+    /// their messages.
+    async fn prepare(&self, rows: Vec<OutboxRow>, now: DateTime<Utc>) -> Vec<Job> {
         // The call and the idea of each row, each read once per batch: a
         // batch holds many ideas of a few calls, and a call is the larger read.
         let mut calls: HashMap<CallId, Arc<Call>> = self.calls.lock().map(|c| c.clone()).unwrap_or_default();
@@ -217,39 +234,53 @@ impl<S: Store + Clone + 'static> MailWorker<S> {
             // Rows written before intents carried the idea's title need the
             // idea itself; newer rows carry all they state.
             let idea = row.intent.idea_title.is_none().then_some(row.idea_id);
-            let ctx = match self.cached_context(&mut calls, &mut ideas, row.call_id, idea).await {
-                Ok(c) => Some(c),
+            let message = match self.cached_context(&mut calls, &mut ideas, row.call_id, idea).await {
+                Ok((call, idea)) => build(&self.settings, &self.reply_to, &row, &idea, &call),
                 Err(e) => {
                     tracing::error!(outbox.id = %row.id, error = %e, "cannot load the idea of a mail");
-                    None
+                    Err(OutboxUpdate::Retry {
+                        id: row.id,
+                        at: now
+                            + chrono::Duration::from_std(self.settings.retry.delay(row.attempts)).unwrap_or_default(),
+                        error: "the idea or call could not be read".into(),
+                    })
                 }
             };
-            jobs.push((row, ctx));
+            jobs.push(Job { row, message });
         }
-
         if let Ok(mut cache) = self.calls.lock() {
             cache.extend(calls);
         }
+        jobs
+    }
 
+    /// Sends claimed rows; returns what to record.
+    async fn send_rows(
+        &self,
+        rows: Vec<OutboxRow>,
+        now: DateTime<Utc>,
+    ) -> Result<(WorkerReport, Vec<OutboxUpdate>), StoreError> {
         let mut set = JoinSet::new();
         let mut updates = Vec::new();
         let mut report = WorkerReport::default();
-        let mut pending = jobs.into_iter();
+        let mut pending = self.prepare(rows, now).await.into_iter();
         loop {
             while set.len() < self.settings.concurrency.max(1) {
-                let Some((row, ctx)) = pending.next() else { break };
-                let transport = self.transport.clone();
-                let settings = self.settings.clone();
-                let reply_to = self.reply_to.clone();
-                set.spawn(async move { deliver(&transport, &settings, &reply_to, row, ctx, now).await });
+                let Some(job) = pending.next() else { break };
+                match job.message {
+                    Ok(message) => {
+                        let (transport, settings) = (self.transport.clone(), self.settings.clone());
+                        set.spawn(async move { send(&transport, &settings, &job.row, message, now).await });
+                    }
+                    Err(update) => {
+                        report.count(&update);
+                        updates.push(update);
+                    }
+                }
             }
             let Some(done) = set.join_next().await else { break };
             let update = done.map_err(|e| StoreError::Corrupt(format!("a mail task panicked: {e}")))?;
-            match &update {
-                OutboxUpdate::Sent { .. } => report.sent += 1,
-                OutboxUpdate::Retry { .. } => report.retried += 1,
-                OutboxUpdate::Failed { .. } => report.failed += 1,
-            }
+            report.count(&update);
             updates.push(update);
         }
         Ok((report, updates))
@@ -257,53 +288,147 @@ impl<S: Store + Clone + 'static> MailWorker<S> {
 
     /// Passes until nothing is due at `now`: every mail that can go out now
     /// has gone out; what failed transiently waits for its next attempt.
+    ///
+    /// Three stages run side by side, so that neither the database nor
+    /// building the mails stalls the sends: a producer claims batches (one
+    /// ahead) and builds their messages; this task keeps `concurrency` sends
+    /// going; a recorder writes the outcomes, up to a batch per transaction.
+    /// A row stays claimed (leased) until its outcome is recorded, so no
+    /// claim picks up a row still in flight.
+    ///
+    /// If recording fails, the drain stops: the rows it claimed but did not
+    /// send are given back at once, and the rows it sent but could not record
+    /// stay leased, to be sent again when the lease lapses (the at-least-once
+    /// window).
     pub async fn drain(&self, now: DateTime<Utc>) -> Result<WorkerReport, StoreError> {
-        // While a batch is sent, the database claims the next batch and
-        // records the previous one's outcomes, so its work overlaps the
-        // network's instead of stalling the sends between batches. A row
-        // stays claimed (leased) until its outcome is recorded, so no claim
-        // picks up a row still in flight. If the drain stops on an error, a
-        // batch claimed ahead waits for its lease to lapse, as after a crash.
-        type Task<T> = tokio::task::JoinHandle<Result<T, StoreError>>;
-        async fn join<T>(task: Task<T>, what: &str) -> Result<T, StoreError> {
-            task.await.map_err(|e| StoreError::Corrupt(format!("{what} panicked: {e}")))?
+        let batch = usize::try_from(self.settings.batch).unwrap_or(1).max(1);
+        let concurrency = self.settings.concurrency.max(1);
+        let (jobs_tx, mut jobs) = mpsc::channel::<Job>(batch);
+        let (outcomes, outcomes_rx) = mpsc::unbounded_channel::<OutboxUpdate>();
+        let producer = tokio::spawn(self.clone().produce(now, jobs_tx));
+        let recorder = tokio::spawn(record_outcomes(self.store.clone(), outcomes_rx, batch));
+        let mut sending = JoinSet::new();
+        let mut total = WorkerReport::default();
+        let mut panicked = None;
+        let mut more = true;
+        // The recorder only ends early on an error; then no new mail goes out.
+        while !recorder.is_finished() {
+            tokio::select! {
+                Some(done) = sending.join_next(), if !sending.is_empty() => match done {
+                    Ok(update) => {
+                        total.count(&update);
+                        let _ = outcomes.send(update);
+                    }
+                    Err(e) => panicked = Some(e),
+                },
+                job = jobs.recv(), if more && sending.len() < concurrency => match job {
+                    Some(Job { row, message: Ok(message) }) => {
+                        let (transport, settings) = (self.transport.clone(), self.settings.clone());
+                        sending.spawn(async move { send(&transport, &settings, &row, message, now).await });
+                    }
+                    Some(Job { message: Err(update), .. }) => {
+                        total.count(&update);
+                        let _ = outcomes.send(update);
+                    }
+                    None => more = false,
+                },
+                else => break,
+            }
         }
-        let claim = || -> Task<Vec<OutboxRow>> {
+        // Mails already handed to the server finish; their outcomes are
+        // recorded if the recorder still can.
+        while let Some(done) = sending.join_next().await {
+            match done {
+                Ok(update) => {
+                    total.count(&update);
+                    let _ = outcomes.send(update);
+                }
+                Err(e) => panicked = Some(e),
+            }
+        }
+        // What was built but not sent goes back, with what the producer
+        // still holds.
+        jobs.close();
+        let mut unsent = Vec::new();
+        while let Some(job) = jobs.recv().await {
+            unsent.push(job.row.id);
+        }
+        let produced = producer.await;
+        drop(outcomes);
+        let recorded = recorder.await;
+        if let Ok(Ok(held)) = &produced {
+            unsent.extend(held);
+        }
+        if !unsent.is_empty() {
+            match self.store.release_outbox(&unsent).await {
+                Ok(n) => tracing::info!(released = n, "gave back mails claimed but not sent"),
+                Err(e) => {
+                    tracing::warn!(error = %e, rows = unsent.len(), "cannot give back claimed mails; they wait for their lease")
+                }
+            }
+        }
+        let panic = |what: &str, e: tokio::task::JoinError| StoreError::Corrupt(format!("{what} panicked: {e}"));
+        recorded.map_err(|e| panic("recording mail outcomes", e))??;
+        produced.map_err(|e| panic("claiming mail", e))??;
+        if let Some(e) = panicked {
+            return Err(panic("a mail task", e));
+        }
+        Ok(total)
+    }
+
+    /// The drain's producer: claims batch after batch (the next claimed while
+    /// the current one is built), builds the messages and hands them on. Ends
+    /// when nothing is due; returns the rows it claimed but could not hand on
+    /// because the drain stopped taking them.
+    async fn produce(self, now: DateTime<Utc>, jobs: mpsc::Sender<Job>) -> Result<Vec<uuid::Uuid>, StoreError> {
+        let claim = || {
             let (store, settings) = (self.store.clone(), self.settings.clone());
             tokio::spawn(async move { store.claim_outbox(now, settings.lease, settings.batch).await })
         };
-        let mut total = WorkerReport::default();
-        let mut recording: Option<Task<()>> = None;
+        let claimed = |task: tokio::task::JoinHandle<Result<Vec<OutboxRow>, StoreError>>| async move {
+            task.await.map_err(|e| StoreError::Corrupt(format!("claiming mail panicked: {e}")))?
+        };
         let mut claiming = claim();
-        let outcome = loop {
-            let rows = match join(claiming, "claiming mail").await {
-                Ok(rows) => rows,
-                Err(e) => break Err(e),
-            };
+        loop {
+            let rows = claimed(claiming).await?;
             if rows.is_empty() {
-                break Ok(());
+                return Ok(Vec::new());
             }
             claiming = claim();
-            let sent = self.send_rows(rows, now).await;
-            if let Some(task) = recording.take()
-                && let Err(e) = join(task, "recording mail outcomes").await
-            {
-                break Err(e);
-            }
-            match sent {
-                Err(e) => break Err(e),
-                Ok((report, updates)) => {
-                    total += report;
-                    let store = self.store.clone();
-                    recording = Some(tokio::spawn(async move { store.record_outbox(&updates, Utc::now()).await }));
+            let mut built = self.prepare(rows, now).await.into_iter();
+            while let Some(job) = built.next() {
+                if let Err(mpsc::error::SendError(job)) = jobs.send(job).await {
+                    let mut held: Vec<uuid::Uuid> = std::iter::once(job).chain(built).map(|j| j.row.id).collect();
+                    held.extend(claimed(claiming).await.unwrap_or_default().iter().map(|r| r.id));
+                    return Ok(held);
                 }
             }
-        };
-        if let Some(task) = recording.take() {
-            join(task, "recording mail outcomes").await?;
         }
-        outcome.map(|()| total)
     }
+}
+
+/// The drain's recorder: writes outcomes as they come, up to `batch` per
+/// transaction, each waiting at most [`RECORD_WITHIN`] for company. Stops at
+/// the first error.
+async fn record_outcomes<S: Store>(
+    store: S,
+    mut outcomes: mpsc::UnboundedReceiver<OutboxUpdate>,
+    batch: usize,
+) -> Result<(), StoreError> {
+    let mut updates = Vec::with_capacity(batch);
+    while outcomes.recv_many(&mut updates, batch).await > 0 {
+        let deadline = tokio::time::Instant::now() + RECORD_WITHIN;
+        while updates.len() < batch {
+            let room = batch - updates.len();
+            match tokio::time::timeout_at(deadline, outcomes.recv_many(&mut updates, room)).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+        store.record_outbox(&updates, Utc::now()).await?;
+        updates.clear();
+    }
+    Ok(())
 }
 
 /// Renders `row` as the worker sends it: its invitation stamped with the
@@ -319,37 +444,35 @@ pub fn render_row(
     render_mail(&row.intent, idea, call, &Envelope { uid: &uid, queued_at: row.created_at, contact: Some(&contact) })
 }
 
-/// Renders and sends one row; says what to record.
-async fn deliver(
-    transport: &Transport,
+/// Renders and builds one row's message, or says why it cannot be sent.
+fn build(
     settings: &MailSettings,
     reply_to: &Mailbox,
-    row: OutboxRow,
-    ctx: Option<Context>,
-    now: DateTime<Utc>,
-) -> OutboxUpdate {
-    let Some(ctx) = ctx else {
-        return OutboxUpdate::Retry {
-            id: row.id,
-            at: now + chrono::Duration::from_std(settings.retry.delay(row.attempts)).unwrap_or_default(),
-            error: "the idea or call could not be read".into(),
-        };
-    };
-    let (call, idea) = &ctx;
+    row: &OutboxRow,
+    idea: &IdeaState,
+    call: &Call,
+) -> Result<Message, OutboxUpdate> {
     let to = match row.intent.to.email.as_str().parse::<lettre::Address>() {
         Ok(address) => Mailbox::new(Some(row.intent.to.name.to_string()), address),
-        Err(e) => return OutboxUpdate::Failed { id: row.id, error: format!("invalid recipient address: {e}") },
+        Err(e) => return Err(OutboxUpdate::Failed { id: row.id, error: format!("invalid recipient address: {e}") }),
     };
-    let message = render_row(&row, idea, call, reply_to)
+    render_row(row, idea, call, reply_to)
         .map_err(|e| e.to_string())
-        .and_then(|rendered| build_message(row.id, &to, &settings.from, reply_to, &rendered));
-    let message = match message {
-        Ok(m) => m,
-        Err(e) => {
+        .and_then(|rendered| build_message(row.id, &to, &settings.from, reply_to, &rendered))
+        .map_err(|e| {
             tracing::error!(outbox.id = %row.id, error = %e, "cannot build a mail");
-            return OutboxUpdate::Failed { id: row.id, error: format!("cannot build the mail: {e}") };
-        }
-    };
+            OutboxUpdate::Failed { id: row.id, error: format!("cannot build the mail: {e}") }
+        })
+}
+
+/// Sends one row's message; says what to record.
+async fn send(
+    transport: &Transport,
+    settings: &MailSettings,
+    row: &OutboxRow,
+    message: Message,
+    now: DateTime<Utc>,
+) -> OutboxUpdate {
     match transport.send(&row.id.to_string(), message).await {
         Ok(reply) => OutboxUpdate::Sent { id: row.id, reply },
         Err(SendFailure { transient: true, message }) => {

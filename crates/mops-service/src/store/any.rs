@@ -131,6 +131,10 @@ impl Store for Db {
         each!(self, s => s.record_outbox(updates, now).await)
     }
 
+    async fn release_outbox(&self, ids: &[uuid::Uuid]) -> Result<u64, StoreError> {
+        each!(self, s => s.release_outbox(ids).await)
+    }
+
     async fn requeue_outbox(
         &self,
         ids: Option<&[uuid::Uuid]>,

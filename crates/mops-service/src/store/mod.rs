@@ -333,6 +333,12 @@ pub trait Store: Send + Sync {
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// Gives claimed rows back unsent: due again at once, with their
+    /// attempt not counted. For a worker that claimed rows it will not send
+    /// (a drain stopped by an error); rows no longer `sending` are left as
+    /// they are. Returns how many were released.
+    fn release_outbox(&self, ids: &[Uuid]) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
     /// Makes failed or waiting rows due now: the given ones, or all of them.
     /// Sent rows are never re-sent this way. Returns how many were requeued.
     fn requeue_outbox(
