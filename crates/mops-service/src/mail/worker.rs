@@ -88,6 +88,22 @@ pub fn message_id(row: uuid::Uuid, from: &Mailbox) -> String {
     format!("<{row}@{}>", from.email.domain())
 }
 
+/// `text` with CRLF line endings, as a mail body needs them. lettre would
+/// insert each CR in place, moving the rest of the text every time; one
+/// pass here is linear, and the message is the same.
+fn crlf(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 32);
+    let mut rest = text;
+    while let Some(at) = rest.find('\n') {
+        let line = &rest[..at];
+        out.push_str(line.strip_suffix('\r').unwrap_or(line));
+        out.push_str("\r\n");
+        rest = &rest[at + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Builds the MIME message: multipart/alternative (text, HTML), inside
 /// multipart/mixed with the `.ics` when there is an invitation. Replies go
 /// to `reply_to`, the contact the mail names.
@@ -98,7 +114,7 @@ pub fn build_message(
     reply_to: &Mailbox,
     rendered: &Rendered,
 ) -> Result<Message, String> {
-    let alternative = MultiPart::alternative_plain_html(rendered.text.clone(), rendered.html.clone());
+    let alternative = MultiPart::alternative_plain_html(crlf(&rendered.text), crlf(&rendered.html));
     let builder = Message::builder()
         .from(from.clone())
         .reply_to(reply_to.clone())
@@ -110,7 +126,7 @@ pub fn build_message(
         Some(ics) => {
             let calendar =
                 ContentType::parse("text/calendar; charset=utf-8; method=PUBLISH").map_err(|e| e.to_string())?;
-            let attachment: SinglePart = Attachment::new("inbjudan.ics".to_owned()).body(ics.clone(), calendar);
+            let attachment: SinglePart = Attachment::new("inbjudan.ics".to_owned()).body(crlf(ics), calendar);
             builder.multipart(MultiPart::mixed().multipart(alternative).singlepart(attachment))
         }
     };
@@ -494,5 +510,21 @@ async fn send(
             tracing::warn!(outbox.id = %row.id, error = %message, "mail refused for good");
             OutboxUpdate::Failed { id: row.id, error: message }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::crlf;
+
+    #[test]
+    fn crlf_ends_every_line_with_cr_lf_once() {
+        assert_eq!(
+            crlf("Hej Anna,\n\nDin idé – välkommen.\r\nMvh\n"),
+            "Hej Anna,\r\n\r\nDin idé – välkommen.\r\nMvh\r\n"
+        );
+        assert_eq!(crlf("no newline"), "no newline");
+        assert_eq!(crlf("\n"), "\r\n");
+        assert_eq!(crlf(""), "");
     }
 }
