@@ -50,9 +50,7 @@ use uuid::Uuid;
 
 use crate::bench::BackendChoice;
 use crate::bench::{remove_sqlite, sqlite_url};
-use crate::mail::{
-    MailOptions, MailSettings, MailWorker, RetryPolicy, Transport, TransportSettings, build_message, render_row,
-};
+use crate::mail::{MailSettings, MailWorker, RetryPolicy, Transport, TransportSettings, build_message, render_row};
 use crate::replay::replay_round;
 use crate::store::{Backend, Db, OutboxRow, OutboxStatus, PgStore, SqliteStore, Store};
 
@@ -743,17 +741,17 @@ async fn measure(backend: Backend, opts: &MailBenchOptions, db: &Db) -> Result<M
         batch: opts.batch as i64,
         lease: Duration::from_secs(300),
         concurrency: opts.concurrency,
+        // Not from the environment, so it cannot make the worker's mails
+        // differ from the pre-built ones.
+        reply_to: None,
+        ca_file: None,
     };
     let pool = u32::try_from(opts.concurrency).unwrap_or(u32::MAX);
     // lettre alone gets a transport configured exactly as the worker's.
-    let Transport::Smtp(smtp) =
-        Transport::with_options(&settings.transport, pool, &MailOptions::default()).map_err(fail)?
-    else {
+    let Transport::Smtp(smtp) = Transport::new(&settings, pool).map_err(fail)? else {
         return Err(fail("the benchmark transport is not SMTP".into()));
     };
-    // Options left at their defaults, so the environment cannot make the
-    // worker's mails differ from the pre-built ones.
-    let worker = MailWorker::with_options(db.clone(), settings, MailOptions::default()).map_err(fail)?;
+    let worker = MailWorker::new(db.clone(), settings).map_err(fail)?;
 
     let mut runs = Vec::new();
     let mut rows_sent = 0;

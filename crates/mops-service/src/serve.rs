@@ -181,7 +181,7 @@ pub async fn run(
         };
         WebConfig {
             public_url,
-            transport: crate::mail::Transport::from_settings(&settings.transport, 2)?,
+            transport: crate::mail::Transport::new(settings, 2)?,
             from: settings.from.clone(),
             reply_to: worker.reply_to().clone(),
             rate_per_minute: options.rate_per_minute,

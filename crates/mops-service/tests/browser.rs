@@ -313,6 +313,8 @@ async fn a_round_through_the_browser() {
         batch: 50,
         lease: Duration::from_secs(60),
         concurrency: 2,
+        reply_to: None,
+        ca_file: None,
     };
     let worker = MailWorker::new(db.clone(), settings).unwrap();
     let listener = serve::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await.unwrap();

@@ -15,7 +15,7 @@ use mops_core::reference::{Step, round_2010};
 use mops_core::timers::TimerConfig;
 use mops_core::{CallCommand, CallPhase};
 use mops_service::bench_mail::SmtpSink;
-use mops_service::mail::{MailOptions, MailSettings, MailWorker, RetryPolicy, TransportSettings};
+use mops_service::mail::{MailSettings, MailWorker, RetryPolicy, TransportSettings};
 use mops_service::replay::replay_round;
 use mops_service::store::{Db, OutboxStatus, Store};
 use smtp::{Mode, SmtpServer, TestCert};
@@ -31,6 +31,8 @@ fn settings(url: String) -> MailSettings {
         batch: 50,
         lease: Duration::from_secs(300),
         concurrency: 4,
+        reply_to: None,
+        ca_file: None,
     }
 }
 
@@ -41,8 +43,7 @@ fn worker(db: &Db, url: String) -> MailWorker<Db> {
 /// A worker that also trusts the certificates in `ca_file` (`MOPS_SMTP_CA_FILE`).
 fn tls_worker(db: &Db, url: String, ca_file: Option<std::path::PathBuf>) -> MailWorker<Db> {
     let reply_to = format!("Karin Lindqvist <{CONTACT}>").parse::<Mailbox>().unwrap();
-    MailWorker::with_options(db.clone(), settings(url), MailOptions { reply_to: Some(reply_to), ca_file })
-        .expect("a worker")
+    MailWorker::new(db.clone(), MailSettings { reply_to: Some(reply_to), ca_file, ..settings(url) }).expect("a worker")
 }
 
 /// The 2010 round up to the end of the selection: 84 mails in the outbox
@@ -278,7 +279,7 @@ async fn a_drain_stopped_by_an_error_gives_back_what_it_claimed_ahead(db: &TestD
     let mut s = settings(server.url());
     s.batch = 10;
     s.concurrency = 2;
-    let w = MailWorker::with_options(db.db.clone(), s, MailOptions::default()).unwrap();
+    let w = MailWorker::new(db.db.clone(), s).unwrap();
     refuse_to_record_sent_mail(&db.db).await;
     let now = Utc::now();
     let error = w.drain(now).await.expect_err("the drain stops when it cannot record");

@@ -10,15 +10,12 @@ mod transport;
 mod worker;
 
 pub use render::{Envelope, RenderError, Rendered, render, render_mail};
-pub use transport::{MailOptions, MailSettings, RetryPolicy, SendFailure, Transport, TransportSettings};
+pub use transport::{MailSettings, RetryPolicy, SendFailure, Transport, TransportSettings};
 pub use worker::{MailWorker, WorkerReport, build_message, render_row};
 
 /// The contact every mail names and sets as its `Reply-To`, as the worker
 /// uses it: `MOPS_MAIL_REPLY_TO`, or else the sender (`MOPS_MAIL_FROM`).
 /// Previews use it so that they show what is sent.
 pub fn configured_contact() -> Result<lettre::message::Mailbox, String> {
-    match MailOptions::from_env()?.reply_to {
-        Some(contact) => Ok(contact),
-        None => Ok(MailSettings::from_env()?.from),
-    }
+    Ok(MailSettings::from_env()?.contact().clone())
 }

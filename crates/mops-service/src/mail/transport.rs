@@ -71,6 +71,15 @@ pub struct MailSettings {
     pub lease: Duration,
     /// Mails sent at once. Defaults to 8 (also the SMTP pool size).
     pub concurrency: usize,
+    /// `MOPS_MAIL_REPLY_TO`: the address every mail names for questions
+    /// ("Har du frågor? Kontakta processledaren på …") and sets as its
+    /// `Reply-To`. `None` (the default): the From address.
+    pub reply_to: Option<Mailbox>,
+    /// `MOPS_SMTP_CA_FILE`: a PEM file of certificates that the SMTP
+    /// server's TLS certificate may chain to, trusted in addition to the
+    /// built-in Mozilla roots. For servers with a private CA or a
+    /// self-signed certificate. Unset by default.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl MailSettings {
@@ -97,40 +106,20 @@ impl MailSettings {
             batch: 50,
             lease: Duration::from_secs(300),
             concurrency: 8,
+            reply_to: match var("MOPS_MAIL_REPLY_TO") {
+                None => None,
+                Some(v) => Some(
+                    v.parse::<Mailbox>().map_err(|e| format!("MOPS_MAIL_REPLY_TO {v:?} is not a mail address: {e}"))?,
+                ),
+            },
+            ca_file: var("MOPS_SMTP_CA_FILE").map(PathBuf::from),
         })
     }
-}
 
-/// The mail settings that [`MailSettings`] does not hold. [`MailWorker::new`]
-/// and [`Transport::from_settings`] read them from the environment; tests
-/// pass them with [`MailWorker::with_options`] and [`Transport::with_options`].
-///
-/// [`MailWorker::new`]: super::MailWorker::new
-/// [`MailWorker::with_options`]: super::MailWorker::with_options
-#[derive(Debug, Clone, Default)]
-pub struct MailOptions {
-    /// `MOPS_MAIL_REPLY_TO`: the address every mail names for questions
-    /// ("Har du frågor? Kontakta processledaren på …") and sets as its
-    /// `Reply-To`. Defaults to the From address (`MOPS_MAIL_FROM`).
-    pub reply_to: Option<Mailbox>,
-    /// `MOPS_SMTP_CA_FILE`: a PEM file of certificates that the SMTP
-    /// server's TLS certificate may chain to, trusted in addition to the
-    /// built-in Mozilla roots. For servers with a private CA or a
-    /// self-signed certificate. Unset by default.
-    pub ca_file: Option<PathBuf>,
-}
-
-impl MailOptions {
-    /// From the environment; both settings are optional.
-    pub fn from_env() -> Result<Self, String> {
-        use crate::config::env_var as var;
-        let reply_to = match var("MOPS_MAIL_REPLY_TO") {
-            None => None,
-            Some(v) => {
-                Some(v.parse::<Mailbox>().map_err(|e| format!("MOPS_MAIL_REPLY_TO {v:?} is not a mail address: {e}"))?)
-            }
-        };
-        Ok(Self { reply_to, ca_file: var("MOPS_SMTP_CA_FILE").map(PathBuf::from) })
+    /// Whom every mail names for questions, and its `Reply-To`: the
+    /// configured reply-to address, or else the sender.
+    pub fn contact(&self) -> &Mailbox {
+        self.reply_to.as_ref().unwrap_or(&self.from)
     }
 }
 
@@ -195,15 +184,9 @@ impl std::fmt::Debug for Transport {
 
 impl Transport {
     /// The transport `settings` name, with up to `pool_size` SMTP
-    /// connections, trusting `MOPS_SMTP_CA_FILE` if it is set.
-    pub fn from_settings(settings: &TransportSettings, pool_size: u32) -> Result<Self, String> {
-        Self::with_options(settings, pool_size, &MailOptions::from_env()?)
-    }
-
-    /// As [`Transport::from_settings`], with the options given rather than
-    /// read from the environment.
-    pub fn with_options(settings: &TransportSettings, pool_size: u32, options: &MailOptions) -> Result<Self, String> {
-        match settings {
+    /// connections, also trusting the certificates of `settings.ca_file`.
+    pub fn new(settings: &MailSettings, pool_size: u32) -> Result<Self, String> {
+        match &settings.transport {
             TransportSettings::Files { dir } => {
                 std::fs::create_dir_all(dir)
                     .map_err(|e| format!("cannot create the mail folder {}: {e}", dir.display()))?;
@@ -216,7 +199,7 @@ impl Transport {
                     format!("MOPS_SMTP_URL {} is not a usable SMTP URL: {e}", crate::config::redact(&url))
                 };
                 let mut builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(&url).map_err(|e| unusable(&e))?;
-                if let Some(ca_file) = &options.ca_file {
+                if let Some(ca_file) = &settings.ca_file {
                     // lettre's URL parsing set the TLS mode with the default
                     // roots; the same mode again, with the extra roots.
                     let parsed = url::Url::parse(&url).map_err(|e| unusable(&e))?;

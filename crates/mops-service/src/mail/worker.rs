@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use super::render::{Envelope, Rendered, render_mail};
-use super::transport::{MailOptions, MailSettings, SendFailure, Transport};
+use super::transport::{MailSettings, SendFailure, Transport};
 use crate::store::{OutboxRow, OutboxUpdate, Store, StoreError};
 
 /// What a pass (or a drain) of the worker did.
@@ -134,25 +134,15 @@ pub fn build_message(
 }
 
 impl<S: Store + Clone + 'static> MailWorker<S> {
-    /// A worker with the transport `settings` name; `MOPS_MAIL_REPLY_TO`
-    /// and `MOPS_SMTP_CA_FILE` come from the environment ([`MailOptions`]).
+    /// A worker with the transport `settings` name.
     pub fn new(store: S, settings: MailSettings) -> Result<Self, String> {
-        Self::with_options(store, settings, MailOptions::from_env()?)
+        let transport = Transport::new(&settings, settings.concurrency as u32)?;
+        Ok(Self::with_transport(store, transport, settings))
     }
 
-    /// As [`MailWorker::new`], with the options given.
-    pub fn with_options(store: S, settings: MailSettings, options: MailOptions) -> Result<Self, String> {
-        let transport = Transport::with_options(&settings.transport, settings.concurrency as u32, &options)?;
-        let mut worker = Self::with_transport(store, transport, settings);
-        if let Some(reply_to) = options.reply_to {
-            worker.reply_to = Arc::new(reply_to);
-        }
-        Ok(worker)
-    }
-
-    /// A worker sending through `transport`; replies go to the From address.
+    /// A worker sending through `transport`.
     pub fn with_transport(store: S, transport: Transport, settings: MailSettings) -> Self {
-        let reply_to = Arc::new(settings.from.clone());
+        let reply_to = Arc::new(settings.contact().clone());
         Self { store, transport, settings: Arc::new(settings), reply_to, calls: Arc::default() }
     }
 
