@@ -29,7 +29,9 @@ use mops_service::store::{self, OutboxStatus, Store};
     after_help = "Exit status: 0 when all went well; 1 when `verify` found discrepancies or \
                   `outbox retry` could not send everything; 2 for a usage error; 3 when the command could not run (for example, the database \
                   cannot be reached).\n\nThe database is MOPS_DATABASE_URL (default sqlite://mops.db, \
-                  created if missing); PostgreSQL: postgres://USER@HOST:5432/DB."
+                  created if missing); PostgreSQL: postgres://USER@HOST:5432/DB.\n\nmops itself speaks English; \
+                  what it writes for people is Swedish first: status mails (English for those who chose it), \
+                  the minutes, report labels and the CSV for Swedish Excel."
 )]
 struct Cli {
     /// The database to use: sqlite://FILE or postgres://USER@HOST/DB.
@@ -54,12 +56,14 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Run the service: the HTTP server (health and readiness for now), the
-    /// mail worker and the timers, until SIGTERM or Ctrl-C.
+    /// Run the service: the web application (Swedish, with English a click
+    /// away), the JSON API under /api/v1, /healthz and /readyz, the mail
+    /// worker and the timers, until SIGTERM or Ctrl-C.
     ///
     /// Listens on MOPS_BIND (default 127.0.0.1:8080). With --demo, an empty
     /// database is first filled with the 2010 round, the round's people are
-    /// added, and one demo sign-in per role is printed.
+    /// added, a call for this year is opened, and the URL and one demo
+    /// sign-in per role are printed.
     Serve {
         /// Load the 2010 round first if the database has no calls.
         #[arg(long)]
