@@ -294,7 +294,9 @@ pub struct PeopleLogEntry {
     /// The signed-in user who made the change, when `actor` is `user`.
     pub actor_id: Option<PersonId>,
     /// `organisation_added`, `sector_group_added`, `user_added`,
-    /// `password_set`, `role_granted`, `role_revoked`, `user_disabled`,
+    /// `password_set` (details `{}` when set by someone else, `{"how":
+    /// "changed"|"reset", "sessions_ended": n}` when the user set their own),
+    /// `role_granted`, `role_revoked`, `user_disabled`,
     /// `token_created` or `token_revoked`.
     pub action: String,
     /// Whom the change is about, if a person.
@@ -629,6 +631,35 @@ pub trait PeopleStore: Send + Sync {
         by: ChangedBy,
     ) -> impl Future<Output = Result<(), PeopleError>> + Send;
 
+    /// A user changes their own password while signed in (they have shown
+    /// the current one). In one transaction: the new hash, every web session
+    /// of theirs ended but `keep_session` (the one they changed it in), their
+    /// unused password-reset links made void, and a `password_set` row in
+    /// `people_log` by the user themself, `{"how": "changed",
+    /// "sessions_ended": n}`. Returns how many sessions were ended.
+    fn change_own_password(
+        &self,
+        user: PersonId,
+        password: &Password,
+        keep_session: Option<&str>,
+    ) -> impl Future<Output = Result<u64, PeopleError>> + Send;
+
+    /// Uses a password-reset link (`link_hash`: the SHA-256 of its secret,
+    /// [`crate::web::session::link_hash`]) to set a new password. The link
+    /// must be a live `password_reset` link of an enabled user who has a
+    /// password; otherwise nothing is written and the answer is `None`. In
+    /// one transaction: the link used, the new hash, every web session of
+    /// the user ended, their other reset links made void, and a
+    /// `password_set` row in `people_log` by the user themself, `{"how":
+    /// "reset", "sessions_ended": n}`. Two requests racing for one link:
+    /// one wins, the other gets `None`.
+    fn reset_password(
+        &self,
+        link_hash: [u8; 32],
+        password: &Password,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<PersonId>, PeopleError>> + Send;
+
     /// Grants a role; its scope must exist (the sector group, the call).
     /// `false` when the user already held it.
     fn grant_role(
@@ -723,6 +754,45 @@ macro_rules! impl_people {
                 .execute(&mut **tx)
                 .await?;
                 Ok(())
+            }
+
+            /// The user's own new password: the hash, their sessions ended
+            /// but `keep`, their unused reset links void, the log row.
+            /// Returns how many sessions were ended.
+            async fn replace_own_password(
+                tx: &mut Tx,
+                user: Uuid,
+                hash: &str,
+                how: &str,
+                keep: Option<&str>,
+            ) -> Result<u64, PeopleError> {
+                let done = sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1 AND disabled_at IS NULL")
+                    .bind(user)
+                    .bind(hash)
+                    .execute(&mut **tx)
+                    .await?
+                    .rows_affected();
+                if done == 0 {
+                    return Err(PeopleError::UnknownUser { who: user.to_string() });
+                }
+                // No session id is empty, so "" keeps none.
+                let ended = sqlx::query("DELETE FROM web_sessions WHERE user_id = $1 AND id <> $2")
+                    .bind(user)
+                    .bind(keep.unwrap_or(""))
+                    .execute(&mut **tx)
+                    .await?
+                    .rows_affected();
+                sqlx::query(
+                    "UPDATE sign_in_links SET used_at = $2 \
+                     WHERE user_id = $1 AND purpose = 'password_reset' AND used_at IS NULL",
+                )
+                .bind(user)
+                .bind(now())
+                .execute(&mut **tx)
+                .await?;
+                let by = ChangedBy::User(PersonId::from_uuid(user));
+                log(tx, by, "password_set", Some(user), json!({ "how": how, "sessions_ended": ended })).await?;
+                Ok(ended)
             }
 
             /// Users with their roles and password hashes.
@@ -970,6 +1040,45 @@ macro_rules! impl_people {
                     log(&mut tx, by, "password_set", Some(*user.as_uuid()), json!({})).await?;
                     tx.commit().await?;
                     Ok(())
+                }
+
+                async fn change_own_password(
+                    &self,
+                    user: PersonId,
+                    password: &Password,
+                    keep_session: Option<&str>,
+                ) -> Result<u64, PeopleError> {
+                    let hash = password.hash_blocking().await?;
+                    let mut tx = begin(self).await?;
+                    let ended = replace_own_password(&mut tx, *user.as_uuid(), &hash, "changed", keep_session).await?;
+                    tx.commit().await?;
+                    Ok(ended)
+                }
+
+                async fn reset_password(
+                    &self,
+                    link_hash: [u8; 32],
+                    password: &Password,
+                    now: DateTime<Utc>,
+                ) -> Result<Option<PersonId>, PeopleError> {
+                    let hash = password.hash_blocking().await?;
+                    let now = now.trunc_subsecs(6);
+                    let mut tx = begin(self).await?;
+                    let user: Option<Uuid> = sqlx::query_scalar(
+                        "UPDATE sign_in_links SET used_at = $2 \
+                         WHERE token_hash = $1 AND purpose = 'password_reset' AND used_at IS NULL \
+                         AND expires_at > $2 \
+                         AND user_id IN (SELECT id FROM users WHERE disabled_at IS NULL AND password_hash IS NOT NULL) \
+                         RETURNING user_id",
+                    )
+                    .bind(link_hash.to_vec())
+                    .bind(now)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    let Some(user) = user else { return Ok(None) };
+                    replace_own_password(&mut tx, user, &hash, "reset", None).await?;
+                    tx.commit().await?;
+                    Ok(Some(PersonId::from_uuid(user)))
                 }
 
                 async fn grant_role(&self, user: PersonId, role: Role, by: ChangedBy) -> Result<bool, PeopleError> {
@@ -1297,6 +1406,24 @@ impl PeopleStore for Db {
 
     async fn set_password(&self, user: PersonId, password: &Password, by: ChangedBy) -> Result<(), PeopleError> {
         each!(self, s => s.set_password(user, password, by).await)
+    }
+
+    async fn change_own_password(
+        &self,
+        user: PersonId,
+        password: &Password,
+        keep_session: Option<&str>,
+    ) -> Result<u64, PeopleError> {
+        each!(self, s => s.change_own_password(user, password, keep_session).await)
+    }
+
+    async fn reset_password(
+        &self,
+        link_hash: [u8; 32],
+        password: &Password,
+        now: DateTime<Utc>,
+    ) -> Result<Option<PersonId>, PeopleError> {
+        each!(self, s => s.reset_password(link_hash, password, now).await)
     }
 
     async fn grant_role(&self, user: PersonId, role: Role, by: ChangedBy) -> Result<bool, PeopleError> {

@@ -30,6 +30,8 @@ on_both_backends!(
     a_disabled_user_cannot_sign_in,
     every_change_is_logged_and_the_log_is_append_only,
     seeding_the_2010_people_is_idempotent,
+    an_own_new_password_ends_the_other_sessions,
+    a_reset_link_sets_a_password_once,
 );
 
 const PASSWORD: &str = "en lång lösenfras";
@@ -641,4 +643,117 @@ fn the_demo_prints_one_sign_in_per_role() {
     let again = ok(&run());
     assert!(again.contains("Demo sign-ins"));
     assert_eq!(ok(&mops(&db, &["user", "list", "--json"], None)), users, "a second demo changes nobody");
+}
+
+// ---------------------------------------------------------------------------
+// Own passwords: changed while signed in, reset by a link
+
+/// A session of `user` (or nobody) stored as the web application stores it.
+async fn a_session(db: &TestDb, user: Option<PersonId>) -> tower_sessions::session::Id {
+    use tower_sessions::SessionStore;
+    let mut data = std::collections::HashMap::new();
+    if let Some(user) = user {
+        data.insert("user".to_owned(), serde_json::to_value(user).unwrap());
+    }
+    let mut record = tower_sessions::session::Record {
+        id: tower_sessions::session::Id::default(),
+        data,
+        expiry_date: tower_sessions::cookie::time::OffsetDateTime::now_utc()
+            + tower_sessions::cookie::time::Duration::hours(1),
+    };
+    mops_service::web::DbSessionStore::new(db.db.clone()).create(&mut record).await.unwrap();
+    record.id
+}
+
+async fn session_lives(db: &TestDb, id: &tower_sessions::session::Id) -> bool {
+    use tower_sessions::SessionStore;
+    mops_service::web::DbSessionStore::new(db.db.clone()).load(id).await.unwrap().is_some()
+}
+
+async fn an_own_new_password_ends_the_other_sessions(db: &TestDb) {
+    let anna = add(db, "anna@mdh.se", Some(PASSWORD)).await;
+    let bert = add(db, "bert@mdh.se", Some(PASSWORD)).await;
+    let (here, elsewhere, again) =
+        (a_session(db, Some(anna.id)).await, a_session(db, Some(anna.id)).await, a_session(db, Some(anna.id)).await);
+    let (berts, nobodys) = (a_session(db, Some(bert.id)).await, a_session(db, None).await);
+    let before = password_hash_of(db, anna.id).await;
+
+    let new = Password::new("ett helt nytt lösenord").unwrap();
+    let here_id = here.to_string();
+    assert_eq!(db.db.change_own_password(anna.id, &new, Some(&here_id)).await.unwrap(), 2);
+    assert!(session_lives(db, &here).await, "the session it was changed in");
+    assert!(!session_lives(db, &elsewhere).await && !session_lives(db, &again).await);
+    assert!(session_lives(db, &berts).await && session_lives(db, &nobodys).await, "nobody else's");
+    let after = password_hash_of(db, anna.id).await.unwrap();
+    assert!(after.starts_with("$argon2id$") && Some(&after) != before.as_ref());
+    assert_eq!(db.db.authenticate_password("anna@mdh.se", PASSWORD).await.unwrap(), None);
+    assert!(db.db.authenticate_password("anna@mdh.se", "ett helt nytt lösenord").await.unwrap().is_some());
+    let log = db.db.people_log(Some(anna.id)).await.unwrap();
+    let last = log.last().unwrap();
+    assert_eq!((last.action.as_str(), last.actor.as_str(), last.actor_id), ("password_set", "user", Some(anna.id)));
+    assert_eq!(last.details, serde_json::json!({ "how": "changed", "sessions_ended": 2 }));
+
+    // Without a session to keep, all of them end.
+    assert_eq!(db.db.change_own_password(anna.id, &new, None).await.unwrap(), 1);
+    assert!(!session_lives(db, &here).await);
+    // A disabled user changes nothing.
+    assert!(db.db.disable_user(bert.id, ChangedBy::CommandLine).await.unwrap());
+    let n = log_len(db).await;
+    let err = db.db.change_own_password(bert.id, &new, None).await.unwrap_err();
+    assert!(matches!(err, PeopleError::UnknownUser { .. }), "{err}");
+    assert!(session_lives(db, &berts).await);
+    assert_eq!(log_len(db).await, n, "nothing written");
+}
+
+async fn a_reset_link_sets_a_password_once(db: &TestDb) {
+    use mops_service::web::session::{LinkPurpose, create_link, link_hash, link_is_live};
+    let anna = add(db, "anna@mdh.se", Some(PASSWORD)).await;
+    let bert = add(db, "bert@mdh.se", None).await;
+    let carl = add(db, "carl@mdh.se", Some(PASSWORD)).await;
+    let now = chrono::Utc::now();
+    let sessions = [a_session(db, Some(anna.id)).await, a_session(db, Some(anna.id)).await];
+    let first = create_link(&db.db, anna.id, LinkPurpose::PasswordReset, now).await.unwrap();
+    let second = create_link(&db.db, anna.id, LinkPurpose::PasswordReset, now).await.unwrap();
+    let sign_in = create_link(&db.db, anna.id, LinkPurpose::SignIn, now).await.unwrap();
+    let expired =
+        create_link(&db.db, anna.id, LinkPurpose::PasswordReset, now - chrono::Duration::minutes(31)).await.unwrap();
+    let berts = create_link(&db.db, bert.id, LinkPurpose::PasswordReset, now).await.unwrap();
+    let carls = create_link(&db.db, carl.id, LinkPurpose::PasswordReset, now).await.unwrap();
+    assert!(db.db.disable_user(carl.id, ChangedBy::CommandLine).await.unwrap());
+    let new = Password::new("ett helt nytt lösenord").unwrap();
+
+    // Refused, and nothing written: a sign-in link, an expired one, one
+    // for a user without a password, one for a disabled user.
+    let n = log_len(db).await;
+    for (what, secret) in [("sign-in", &sign_in), ("expired", &expired), ("no password", &berts), ("disabled", &carls)]
+    {
+        assert!(!link_is_live(&db.db, secret, LinkPurpose::PasswordReset, now).await.unwrap(), "{what}");
+        assert_eq!(db.db.reset_password(link_hash(secret), &new, now).await.unwrap(), None, "{what}");
+    }
+    assert!(!link_is_live(&db.db, &first, LinkPurpose::SignIn, now).await.unwrap(), "a reset link signs nobody in");
+    assert_eq!(mops_service::web::session::consume_link(&db.db, &first, now).await.unwrap(), None);
+    assert_eq!(log_len(db).await, n);
+    assert_eq!(password_hash_of(db, bert.id).await, None);
+    for s in &sessions {
+        assert!(session_lives(db, s).await);
+    }
+
+    // The first link works, once; it ends every session and voids the other link.
+    assert!(link_is_live(&db.db, &first, LinkPurpose::PasswordReset, now).await.unwrap());
+    assert_eq!(db.db.reset_password(link_hash(&first), &new, now).await.unwrap(), Some(anna.id));
+    for s in &sessions {
+        assert!(!session_lives(db, s).await);
+    }
+    assert!(db.db.authenticate_password("anna@mdh.se", "ett helt nytt lösenord").await.unwrap().is_some());
+    assert_eq!(db.db.authenticate_password("anna@mdh.se", PASSWORD).await.unwrap(), None);
+    let other = Password::new("ännu ett nytt lösenord").unwrap();
+    assert_eq!(db.db.reset_password(link_hash(&first), &other, now).await.unwrap(), None, "once");
+    assert_eq!(db.db.reset_password(link_hash(&second), &other, now).await.unwrap(), None, "voided");
+    assert!(db.db.authenticate_password("anna@mdh.se", "ett helt nytt lösenord").await.unwrap().is_some());
+    let log = db.db.people_log(Some(anna.id)).await.unwrap();
+    assert_eq!(log.len(), 2, "added, reset: {log:?}");
+    assert_eq!(log[1].details, serde_json::json!({ "how": "reset", "sessions_ended": 2 }));
+    assert_eq!(log[1].actor_id, Some(anna.id));
+    // The sign-in link is still a sign-in link.
+    assert_eq!(mops_service::web::session::consume_link(&db.db, &sign_in, now).await.unwrap(), Some(anna.id));
 }

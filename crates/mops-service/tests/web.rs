@@ -25,6 +25,7 @@ use mops_service::replay::replay_round;
 use mops_service::serve;
 use mops_service::store::{CallRequest, Db, IdeaRequest, Store};
 use mops_service::web::WebConfig;
+use mops_service::web::session::LinkPurpose::{PasswordReset, SignIn};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
@@ -271,6 +272,25 @@ impl Server {
         let secret: String = text[start + prefix.len()..].chars().take_while(char::is_ascii_hexdigit).collect();
         assert_eq!(secret.len(), 64, "a 256-bit secret: {text}");
         format!("/lank/{secret}")
+    }
+
+    /// The password-reset link in a mail's text: `/nytt-losenord/{secret}`.
+    fn reset_link_in(&self, text: &str) -> String {
+        let prefix = format!("{}/nytt-losenord/", self.origin());
+        let start = text.find(&prefix).unwrap_or_else(|| panic!("a link to {prefix} in {text}"));
+        let secret: String = text[start + prefix.len()..].chars().take_while(char::is_ascii_hexdigit).collect();
+        assert_eq!(secret.len(), 64, "a 256-bit secret: {text}");
+        format!("/nytt-losenord/{secret}")
+    }
+
+    /// Signs in with `password`: the session cookie, or `None` if refused.
+    async fn try_sign_in(&self, email: &str, password: &str) -> Option<String> {
+        let r = self.post("/logga-in", None, &[("email", email), ("password", password), ("nasta", "/")]).await;
+        match r.status {
+            303 => Some(r.session()),
+            401 => None,
+            _ => panic!("a sign-in answers 303 or 401: {r:?}"),
+        }
     }
 
     /// Signs in an applicant by a link sent to them; returns the session cookie.
@@ -666,9 +686,10 @@ async fn one_time_links_for_applicants(test: &TestDb) {
     assert_eq!(server.get(&unknown_link, None).await.status, 410);
     let r = server.post(&unknown_link, None, &[]).await;
     assert_eq!((r.status, r.set_cookie("mops_session")), (410, None), "{r:?}");
-    let expired = mops_service::web::session::create_link(&test.db, applicant, Utc::now() - Duration::minutes(31))
-        .await
-        .expect("a link made 31 minutes ago");
+    let expired =
+        mops_service::web::session::create_link(&test.db, applicant, SignIn, Utc::now() - Duration::minutes(31))
+            .await
+            .expect("a link made 31 minutes ago");
     let expired = format!("/lank/{expired}");
     assert_eq!(server.get(&expired, None).await.status, 410);
     let r = server.post(&expired, None, &[]).await;
@@ -680,7 +701,7 @@ async fn one_time_links_for_applicants(test: &TestDb) {
     assert_eq!((r.status, &r.body), (200, &known.body));
     assert_eq!(server.mails().len(), 1, "no mail to a disabled user");
     // A live one made the same way works: the expired one failed for its age.
-    let live = mops_service::web::session::create_link(&test.db, applicant, Utc::now()).await.unwrap();
+    let live = mops_service::web::session::create_link(&test.db, applicant, SignIn, Utc::now()).await.unwrap();
     assert_eq!(server.post(&format!("/lank/{live}"), None, &[]).await.see_other(), "/mina-ideer");
 }
 
@@ -1179,6 +1200,8 @@ async fn sign_in_is_rate_limited(test: &TestDb) {
     assert_eq!(r.status, 429, "the fourth attempt: {r:?}");
     // The limit is per address across the limited forms; pages still answer.
     let r = server.post("/inloggningslank", None, &[("email", "nagon@example.org")]).await;
+    assert_eq!(r.status, 429, "{r:?}");
+    let r = server.post("/glomt-losenord", None, &[("email", "nagon@example.org")]).await;
     assert_eq!(r.status, 429, "{r:?}");
     assert_eq!(server.get("/logga-in", None).await.status, 200);
 }
@@ -1731,4 +1754,257 @@ async fn a_refused_selection_writes_nothing(test: &TestDb) {
     assert!(outbox.len() > outbox_before);
     assert_eq!(db.funnel(round.call_id).await.unwrap().selected, funnel_before.selected + 2);
     assert!(db.verify().await.unwrap().is_ok());
+}
+
+// ---------------------------------------------------------------------------
+// Forgotten and changed passwords
+
+on_both_backends!(a_forgotten_password_is_reset_by_a_mailed_link);
+
+/// Whether the user's session cookie still opens their page.
+async fn signed_in(server: &Server, cookie: &str) -> bool {
+    let r = server.get("/byt-losenord", Some(cookie)).await;
+    match r.status {
+        200 => true,
+        303 => false,
+        _ => panic!("the change-password page answers 200 or 303: {r:?}"),
+    }
+}
+
+/// The `details` of the user's `password_set` rows in the people log.
+async fn password_changes(db: &Db, user: PersonId) -> Vec<serde_json::Value> {
+    let log = db.people_log(Some(user)).await.unwrap();
+    log.into_iter().filter(|e| e.action == "password_set").map(|e| e.details).collect()
+}
+
+async fn a_forgotten_password_is_reset_by_a_mailed_link(test: &TestDb) {
+    let round = round(test, 24, Upto::Open).await;
+    let leader = email(&round, round.process_leader);
+    let server = Server::start(test.db.clone(), 1000).await;
+    const NEW: &str = "ett helt nytt lösenord";
+
+    // The sign-in page leads to the form.
+    let r = server.get("/logga-in", None).await;
+    assert!(r.body.contains("href=\"/glomt-losenord\""), "{}", r.body);
+    assert!(r.body.contains("Glömt lösenordet?"), "{}", r.body);
+    let r = server.get("/glomt-losenord", None).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(r.body.contains("<label for=\"forgot-email\">"), "{}", r.body);
+    assert!(r.body.contains("action=\"/glomt-losenord\""), "{}", r.body);
+
+    // Two sessions elsewhere, which the new password will end.
+    let elsewhere = [server.sign_in(&leader).await, server.sign_in(&leader).await];
+
+    let known = server.post("/glomt-losenord", None, &[("email", &leader)]).await;
+    assert_eq!(known.status, 200, "{known:?}");
+    assert!(known.body.contains("Kontrollera din e-post"), "{}", known.body);
+    let mails = server.wait_for_mails(1).await;
+    assert_eq!(mails.len(), 1, "one mail: {mails:?}");
+    let raw = std::fs::read_to_string(&mails[0].0).unwrap();
+    assert!(raw.contains(&leader), "to the process leader: {raw}");
+    assert!(mails[0].1.contains("välja ett nytt lösenord"), "in Swedish: {}", mails[0].1);
+    assert!(mails[0].1.contains("30 minuter"), "{}", mails[0].1);
+    let link = server.reset_link_in(&mails[0].1);
+
+    // An unknown address, an applicant (no password) and a disabled user:
+    // the same page, and no mail.
+    let applicant = email(&round, lead_of(&round, 0));
+    let board = only(&round, |r| matches!(r, Role::BoardMember));
+    let board_link = mops_service::web::session::create_link(&test.db, board, PasswordReset, Utc::now()).await.unwrap();
+    assert!(test.db.disable_user(board, ChangedBy::CommandLine).await.unwrap());
+    for other in ["ingen.alls@example.org", applicant.as_str(), email(&round, board).as_str()] {
+        let r = server.post("/glomt-losenord", None, &[("email", other)]).await;
+        assert_eq!((r.status, &r.body), (200, &known.body), "{other}");
+    }
+    assert_eq!(server.wait_for_mails(2).await.len(), 1, "no other mail");
+    // Not an address at all: the form says so.
+    let r = server.post("/glomt-losenord", None, &[("email", "inte en adress")]).await;
+    assert_eq!(r.status, 422, "{r:?}");
+    assert!(r.body.contains("Skriv en giltig e-postadress"), "{}", r.body);
+    // A link made before the user was disabled does nothing.
+    let r = server.get(&format!("/nytt-losenord/{board_link}"), None).await;
+    assert_eq!(r.status, 410, "{r:?}");
+    let r =
+        server.post(&format!("/nytt-losenord/{board_link}"), None, &[("password", NEW), ("password_again", NEW)]).await;
+    assert_eq!(r.status, 410, "{r:?}");
+
+    // Opening the link (as a mail scanner would, twice) uses up nothing:
+    // a form with labelled fields.
+    for _ in 0..2 {
+        let r = server.get(&link, None).await;
+        assert_eq!(r.status, 200, "{r:?}");
+        assert!(r.body.contains(&format!("action=\"{link}\"")), "a form: {}", r.body);
+        assert!(r.body.contains("<label for=\"new-password\">"), "{}", r.body);
+        assert!(r.body.contains("<label for=\"new-password-again\">"), "{}", r.body);
+        assert_eq!(r.set_cookie("mops_session"), None);
+    }
+
+    // A sign-in link is no reset link, and a reset link signs nobody in.
+    let sign_in_secret =
+        mops_service::web::session::create_link(&test.db, round.process_leader, SignIn, Utc::now()).await.unwrap();
+    let as_reset = format!("/nytt-losenord/{sign_in_secret}");
+    assert_eq!(server.get(&as_reset, None).await.status, 410);
+    let r = server.post(&as_reset, None, &[("password", NEW), ("password_again", NEW)]).await;
+    assert_eq!(r.status, 410, "{r:?}");
+    let secret = link.trim_start_matches("/nytt-losenord/");
+    assert_eq!(server.get(&format!("/lank/{secret}"), None).await.status, 410);
+    let r = server.post(&format!("/lank/{secret}"), None, &[]).await;
+    assert_eq!((r.status, r.set_cookie("mops_session")), (410, None), "{r:?}");
+
+    // Two different passwords, or a short one: the form again, and the link still works.
+    let r = server.post(&link, None, &[("password", NEW), ("password_again", "ett annat nytt lösenord")]).await;
+    assert_eq!(r.status, 422, "{r:?}");
+    assert!(r.body.contains("De två nya lösenorden är inte likadana"), "{}", r.body);
+    let r = server.post(&link, None, &[("password", "kort"), ("password_again", "kort")]).await;
+    assert_eq!(r.status, 422, "{r:?}");
+    assert!(r.body.contains("minst 12 tecken"), "{}", r.body);
+    for cookie in &elsewhere {
+        assert!(signed_in(&server, cookie).await, "nothing changed yet");
+    }
+
+    // The new password: sent to sign in, told what happened.
+    let r = server.post(&link, None, &[("password", NEW), ("password_again", NEW)]).await;
+    assert_eq!(r.see_other(), "/logga-in?losenord=nytt");
+    assert_eq!(r.set_cookie("mops_session"), None, "the link signs nobody in");
+    let r = server.get("/logga-in?losenord=nytt", None).await;
+    assert!(r.body.contains("Ditt lösenord är bytt"), "{}", r.body);
+    assert!(r.body.contains("role=\"status\""), "{}", r.body);
+
+    // Every session of theirs ended; the old password is refused, the new works.
+    for cookie in &elsewhere {
+        assert!(!signed_in(&server, cookie).await, "a session from before the reset: {cookie}");
+    }
+    assert_eq!(server.try_sign_in(&leader, PASSWORD).await, None, "the old password");
+    let cookie = server.try_sign_in(&leader, NEW).await.expect("the new password works");
+    assert!(signed_in(&server, &cookie).await);
+
+    // The link works once.
+    let again = server
+        .post(&link, None, &[("password", "ännu ett nytt lösenord"), ("password_again", "ännu ett nytt lösenord")])
+        .await;
+    assert_eq!(again.status, 410, "{again:?}");
+    assert!(again.body.contains("Länken har redan använts"), "{}", again.body);
+    assert_eq!(server.get(&link, None).await.status, 410);
+    assert!(server.try_sign_in(&leader, NEW).await.is_some(), "the password from the link's one use");
+
+    // An expired link: refused, the password stays.
+    let expired = mops_service::web::session::create_link(
+        &test.db,
+        round.process_leader,
+        PasswordReset,
+        Utc::now() - Duration::minutes(31),
+    )
+    .await
+    .unwrap();
+    let expired = format!("/nytt-losenord/{expired}");
+    assert_eq!(server.get(&expired, None).await.status, 410);
+    let r = server
+        .post(&expired, None, &[("password", "ett utgånget lösenord"), ("password_again", "ett utgånget lösenord")])
+        .await;
+    assert_eq!(r.status, 410, "{r:?}");
+    assert!(server.try_sign_in(&leader, NEW).await.is_some());
+
+    // In the people log, by the user themself.
+    let log = test.db.people_log(Some(round.process_leader)).await.unwrap();
+    let reset = log.iter().rfind(|e| e.action == "password_set").expect("logged");
+    assert_eq!(reset.actor, "user");
+    assert_eq!(reset.actor_id, Some(round.process_leader));
+    assert_eq!(reset.details, serde_json::json!({ "how": "reset", "sessions_ended": 2 }));
+    assert_eq!(password_changes(&test.db, round.process_leader).await.len(), 2, "seeded, then reset once");
+
+    // In English for a user who reads English.
+    test.db
+        .add_user(
+            mops_service::people::NewUser {
+                id: PersonId::from_uuid(Uuid::new_v4()),
+                email: mops_core::domain::Email::parse("jane.doe@example.org").unwrap(),
+                name: mops_core::domain::PersonName::parse("Jane Doe").unwrap(),
+                organisation: None,
+                language: mops_core::domain::Language::En,
+                password: Some(Password::new(PASSWORD).unwrap()),
+            },
+            ChangedBy::CommandLine,
+        )
+        .await
+        .unwrap();
+    let r = server.post("/glomt-losenord", None, &[("email", "Jane.Doe@example.org")]).await;
+    assert_eq!((r.status, &r.body), (200, &known.body));
+    let mails = server.wait_for_mails(2).await;
+    assert_eq!(mails.len(), 2);
+    let text = &mails
+        .iter()
+        .find(|(p, _)| std::fs::read_to_string(p).unwrap().contains("jane.doe@example.org"))
+        .expect("to Jane")
+        .1;
+    assert!(text.contains("choose a new password") && text.contains("30 minutes"), "{text}");
+}
+
+on_both_backends!(staff_change_their_password);
+
+async fn staff_change_their_password(test: &TestDb) {
+    let round = round(test, 25, Upto::Open).await;
+    let leader = email(&round, round.process_leader);
+    let server = Server::start(test.db.clone(), 1000).await;
+    const NEW: &str = "ett helt nytt lösenord";
+
+    // Not signed in: to the sign-in page and back.
+    assert_eq!(server.get("/byt-losenord", None).await.see_other(), "/logga-in?nasta=/byt-losenord");
+
+    let here = server.sign_in(&leader).await;
+    let elsewhere = server.sign_in(&leader).await;
+    // The header leads there, next to the name and sign-out.
+    let r = server.get("/", Some(&here)).await;
+    assert!(r.body.contains("href=\"/byt-losenord\">Byt lösenord</a>"), "{}", r.body);
+    let r = server.get("/byt-losenord", Some(&here)).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(r.body.contains("<h1>Byt lösenord</h1>"), "{}", r.body);
+    for id in ["current-password", "new-password", "new-password-again"] {
+        assert!(r.body.contains(&format!("<label for=\"{id}\">")), "{id}: {}", r.body);
+    }
+
+    // A wrong current password: a clear error, nothing changes.
+    let r = server
+        .post("/byt-losenord", Some(&here), &[("current", "fel lösenord"), ("password", NEW), ("password_again", NEW)])
+        .await;
+    assert_eq!(r.status, 422, "{r:?}");
+    assert!(r.body.contains("Det nuvarande lösenordet stämmer inte"), "{}", r.body);
+    assert!(r.body.contains("role=\"alert\""), "{}", r.body);
+    // Two different new ones: the same.
+    let r = server
+        .post(
+            "/byt-losenord",
+            Some(&here),
+            &[("current", PASSWORD), ("password", NEW), ("password_again", "något annat lösenord")],
+        )
+        .await;
+    assert_eq!(r.status, 422, "{r:?}");
+    assert!(r.body.contains("De två nya lösenorden är inte likadana"), "{}", r.body);
+    assert!(signed_in(&server, &elsewhere).await);
+    let third = server.try_sign_in(&leader, PASSWORD).await.expect("the password is unchanged");
+    assert_eq!(password_changes(&test.db, round.process_leader).await.len(), 1, "only the seed's");
+
+    // The right one: changed; this session goes on, the others end.
+    let r = server
+        .post("/byt-losenord", Some(&here), &[("current", PASSWORD), ("password", NEW), ("password_again", NEW)])
+        .await;
+    assert_eq!(r.see_other(), "/byt-losenord");
+    let r = server.get("/byt-losenord", Some(&here)).await;
+    assert_eq!(r.status, 200, "still signed in here: {r:?}");
+    assert!(r.body.contains("Ditt lösenord är bytt"), "{}", r.body);
+    assert!(!signed_in(&server, &elsewhere).await, "another session ended");
+    assert!(!signed_in(&server, &third).await, "another session ended");
+    assert_eq!(server.try_sign_in(&leader, PASSWORD).await, None, "the old password");
+    assert!(server.try_sign_in(&leader, NEW).await.is_some(), "the new password");
+    let changes = password_changes(&test.db, round.process_leader).await;
+    assert_eq!(changes.last(), Some(&serde_json::json!({ "how": "changed", "sessions_ended": 2 })), "{changes:?}");
+
+    // Applicants have no password: no link, and no page.
+    let applicant = server.sign_in_by_link(&email(&round, lead_of(&round, 0))).await;
+    let r = server.get("/", Some(&applicant)).await;
+    assert!(!r.body.contains("/byt-losenord"), "{}", r.body);
+    assert_eq!(server.get("/byt-losenord", Some(&applicant)).await.status, 404);
+    let r = server
+        .post("/byt-losenord", Some(&applicant), &[("current", ""), ("password", NEW), ("password_again", NEW)])
+        .await;
+    assert_eq!(r.status, 404, "{r:?}");
 }

@@ -7,12 +7,14 @@
 //! - Staff sign in with email and password (argon2id); applicants with a
 //!   one-time link sent by email, which opens a page that asks them to
 //!   confirm with a button (a POST), so mail scanners that follow links use
-//!   up nothing.
+//!   up nothing. Staff who forgot their password get a one-time reset link
+//!   the same way (its page is a form; only the POST uses it); a new
+//!   password, reset or changed, ends the user's other sessions.
 //! - Every form is protected against cross-site request forgery by
 //!   [`tower_http::csrf`] (the `Sec-Fetch-Site` and `Origin` checks of Go
 //!   1.25): a POST from another site is refused with 403.
-//! - Sign-in, link requests and public submissions are rate-limited per
-//!   client address ([`tower_governor`]).
+//! - Sign-in, link requests, password resets and changes and public
+//!   submissions are rate-limited per client address ([`tower_governor`]).
 //! - Every response carries a Content-Security-Policy (no scripts at all,
 //!   no framing), `X-Content-Type-Options: nosniff`, a referrer policy, and
 //!   HSTS when served over TLS.
@@ -59,8 +61,9 @@ pub struct WebConfig {
     /// Whom status mails name for questions (`MOPS_MAIL_REPLY_TO`), for
     /// the outbox preview.
     pub reply_to: Mailbox,
-    /// Requests per minute per client address on sign-in, link requests and
-    /// public submissions. Defaults to 10; a burst of that many is allowed.
+    /// Requests per minute per client address on sign-in, link requests,
+    /// password resets and changes, and public submissions. Defaults to
+    /// 10; a burst of that many is allowed.
     pub rate_per_minute: u32,
 }
 
@@ -98,6 +101,9 @@ pub fn router(db: Db, config: WebConfig) -> Router {
     let limited = Router::new()
         .route("/logga-in", post(auth::sign_in))
         .route("/inloggningslank", post(auth::request_link))
+        .route("/glomt-losenord", post(auth::request_reset))
+        .route("/nytt-losenord/{secret}", post(auth::reset))
+        .route("/byt-losenord", post(auth::change))
         .route("/utlysningar/{id}/ansok", post(pages::submit));
     let limited = match governor {
         Some(config) => limited.layer(GovernorLayer::new(config)),

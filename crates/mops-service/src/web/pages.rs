@@ -110,7 +110,7 @@ pub(super) async fn flash(session: &Session, kind: &str, text: String) {
     let _ = session.insert(FLASH, (kind.to_owned(), text)).await;
 }
 
-async fn take_flash(session: &Session) -> Option<(String, String)> {
+pub(super) async fn take_flash(session: &Session) -> Option<(String, String)> {
     session.remove::<(String, String)>(FLASH).await.ok().flatten()
 }
 

@@ -39,6 +39,9 @@ const TEMPLATES: &[(&str, &str)] = pages!(
     "seminars.html",
     "token_created.html",
     "message.html",
+    "forgot_password.html",
+    "password_reset.html",
+    "password_change.html",
 );
 
 const STYLE: &str = include_str!("../../templates/web/style.css");
@@ -89,6 +92,8 @@ pub struct Me {
     pub panel: bool,
     pub board: bool,
     pub applicant: bool,
+    /// Staff sign in with a password and may change it; applicants have none.
+    pub has_password: bool,
 }
 
 impl Me {
@@ -103,6 +108,7 @@ impl Me {
             panel: roles.iter().any(|r| matches!(r, mops_core::Role::PanelMember { .. })),
             board: actor.is_board_member(),
             applicant: roles.is_empty(),
+            has_password: user.has_password,
         }
     }
 }
