@@ -242,13 +242,28 @@ fn mails(dir: &Path) -> Vec<String> {
 }
 
 /// The sign-in link in the mail to `email`: quoted-printable may wrap it.
-fn link_in(dir: &Path, email: &str) -> Option<String> {
-    mails(dir).into_iter().filter(|m| m.contains(email) && m.contains("/lank/")).find_map(|m| {
+/// The first link to a path starting `/{kind}/` in a mail to `email`.
+fn link_in(dir: &Path, email: &str, kind: &str) -> Option<String> {
+    let kind = format!("/{kind}/");
+    mails(dir).into_iter().filter(|m| m.contains(email)).find_map(|m| {
         let unwrapped = m.replace("=\r\n", "").replace("=\n", "").replace("=3D", "=");
-        let start = unwrapped.find("http://")?;
-        let link: String = unwrapped[start..].chars().take_while(|c| !c.is_whitespace()).collect();
-        link.contains("/lank/").then_some(link)
+        unwrapped.match_indices("http://").find_map(|(start, _)| {
+            let link: String = unwrapped[start..].chars().take_while(|c| !c.is_whitespace()).collect();
+            link.contains(&kind).then_some(link)
+        })
     })
+}
+
+/// Waits for the mail with such a link; the service mails links in the
+/// background, after the page has answered.
+async fn mailed_link(dir: &Path, email: &str, kind: &str) -> String {
+    for _ in 0..100 {
+        if let Some(link) = link_in(dir, email, kind) {
+            return link;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no mail to {email} with a /{kind}/ link");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -363,22 +378,35 @@ async fn a_round_through_the_browser() {
     me.fill("#link-email", "sara.svensson@example.se").await;
     me.submit("form[action='/inloggningslank'] button").await;
     assert_eq!(me.text("h1").await, "Kontrollera din e-post");
-    // The link is mailed in the background, after the page has answered.
-    let mut link = None;
-    for _ in 0..100 {
-        link = link_in(&mail_dir, "sara.svensson@example.se");
-        if link.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let link = link.expect("a mail with a sign-in link");
+    let link = mailed_link(&mail_dir, "sara.svensson@example.se", "lank").await;
     me.c.goto(&link).await.unwrap();
     assert!(me.body().await.contains("Tryck på knappen"), "the link asks before it signs in");
     me.submit("form[action^='/lank/'] button").await;
     assert!(me.c.current_url().await.unwrap().path().ends_with("/mina-ideer"));
     assert!(me.body().await.contains("Mötesplatser för unga i Skiftinge"));
     me.shot("03-my-ideas").await;
+
+    // While the call is open: the process leader has forgotten their
+    // password and sets it again through the mailed link, then visits the
+    // page for changing it. Each page passes the accessibility check.
+    staff.goto("/logga-in").await;
+    staff.submit("a[href='/glomt-losenord']").await;
+    staff.audit("forgot-password").await;
+    staff.fill("#forgot-email", &leader).await;
+    staff.submit("form[action='/glomt-losenord'] button").await;
+    staff.audit("reset-link-sent").await;
+    let reset = mailed_link(&mail_dir, &leader, "nytt-losenord").await;
+    staff.c.goto(&reset).await.unwrap();
+    staff.fill("#new-password", PASSWORD).await;
+    staff.fill("#new-password-again", PASSWORD).await;
+    staff.audit("new-password").await;
+    staff.submit("form[action^='/nytt-losenord/'] button").await;
+    assert!(staff.c.current_url().await.unwrap().path().ends_with("/logga-in"), "then to sign in");
+    staff.audit("signed-out-after-reset").await;
+    staff.sign_in(&leader).await;
+    staff.submit("a[href='/byt-losenord']").await;
+    staff.audit("change-password").await;
+    staff.sign_out().await;
 
     // 3. The call closes; the process leader opens the selection.
     wait_until(closes_at).await;
