@@ -133,6 +133,37 @@ pub struct CallDefinition {
     pub template: Vec<TemplateSection>,
 }
 
+impl Timeline {
+    /// Whether an idea may be submitted at `now`: from the opening until
+    /// (not at) the closing.
+    pub fn submission_window(&self, now: DateTime<Utc>) -> Result<(), TransitionError> {
+        if now < self.opens_at {
+            Err(TransitionError::NotOpenYet { opens_at: self.opens_at })
+        } else if now >= self.closes_at {
+            Err(TransitionError::DeadlinePassed { deadline: self.closes_at })
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl Call {
+    /// Whether the call takes new ideas at `now`, with the refusal a
+    /// submission would get if it does not: the call is not open, or `now`
+    /// is outside its submission window. Lets a caller refuse before it
+    /// registers the people a submission names.
+    pub fn takes_ideas(&self, now: DateTime<Utc>) -> Result<(), TransitionError> {
+        if self.phase != CallPhase::Open {
+            return Err(TransitionError::WrongPhase {
+                action: Action::SubmitNew,
+                phase: self.phase,
+                allowed: vec![CallPhase::Open],
+            });
+        }
+        self.definition.timeline.submission_window(now)
+    }
+}
+
 impl CallDefinition {
     /// The rules a definition must meet before the call can be created or
     /// opened. Returns every problem, not just the first.

@@ -1485,32 +1485,45 @@ pub async fn find_or_register_applicant(
     language: Language,
     registered_by: Option<PersonId>,
 ) -> Result<mops_core::idea::Applicant, PeopleError> {
-    let user = match db.user_by_email(email).await? {
-        Some(user) => user,
-        None => {
-            let new = NewUser {
-                id: PersonId::from_uuid(Uuid::new_v4()),
-                email: email.clone(),
-                name: name.clone(),
-                organisation: Some(organisation),
-                language,
-                password: None,
-            };
-            let by = ChangedBy::User(registered_by.unwrap_or(new.id));
-            match db.add_user(new, by).await {
-                Ok(u) => u,
-                // Two requests at once with one new address: the other made it.
-                Err(e) => db.user_by_email(email).await?.ok_or(e)?,
-            }
-        }
+    if let Some(known) = find_applicant(db, email, organisation).await? {
+        return Ok(known);
+    }
+    let new = NewUser {
+        id: PersonId::from_uuid(Uuid::new_v4()),
+        email: email.clone(),
+        name: name.clone(),
+        organisation: Some(organisation),
+        language,
+        password: None,
     };
-    Ok(mops_core::idea::Applicant {
+    let by = ChangedBy::User(registered_by.unwrap_or(new.id));
+    let user = match db.add_user(new, by).await {
+        Ok(u) => u,
+        // Two requests at once with one new address: the other made it.
+        Err(e) => db.user_by_email(email).await?.ok_or(e)?,
+    };
+    Ok(as_applicant(&user, organisation))
+}
+
+/// The applicant with this address if they are already a user; registers
+/// nobody. For a submission the call refuses: only a replay of an earlier
+/// submission can name people, and they were registered then.
+pub async fn find_applicant(
+    db: &impl PeopleStore,
+    email: &Email,
+    organisation: OrganisationId,
+) -> Result<Option<mops_core::idea::Applicant>, PeopleError> {
+    Ok(db.user_by_email(email).await?.map(|user| as_applicant(&user, organisation)))
+}
+
+fn as_applicant(user: &User, organisation: OrganisationId) -> mops_core::idea::Applicant {
+    mops_core::idea::Applicant {
         person: user.id,
         name: user.name.clone(),
         email: user.email.clone(),
         organisation: user.organisation.unwrap_or(organisation),
         language: user.language,
-    })
+    }
 }
 
 /// The person with this address, proving with `password` that they are a

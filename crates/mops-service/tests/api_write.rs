@@ -1094,5 +1094,26 @@ async fn co_applicants_through_the_api(test: &TestDb) {
     let me = json!([{"name": "Jag", "email": db.user(leads[0]).await.unwrap().unwrap().email.as_str()}]);
     let d = a.write("POST", &ideas_path, &[], &idea(me)).await.detail(422);
     assert!(d.contains("co_applicants[0].email"), "{d}");
+
+    // A call that takes no ideas yet registers nobody: a new co-applicant's
+    // address stays unknown. Known people are looked up, and the store
+    // refuses the submission as it would any other.
+    let mut later = definition(&round, "Nästa omgångs idéer");
+    later["timeline"]["opens_at"] = json!((Utc::now() + Duration::days(1)).to_rfc3339_opts(SecondsFormat::Secs, true));
+    let next = leader.write("POST", "/api/v1/calls", &[], &later).await.ok(201)["id"].as_str().unwrap().to_owned();
+    leader
+        .write("POST", &format!("/api/v1/calls/{next}/phase"), &[("If-Match", "\"1\"")], &json!({"to": "open"}))
+        .await
+        .ok(200);
+    let next_ideas = format!("/api/v1/calls/{next}/ideas");
+    let late = json!([{"name": "Nils Sen", "email": "nils.sen@example.se"}]);
+    let p = a.write("POST", &next_ideas, &[], &idea(late)).await.problem(409);
+    schemas.check("Problem", &p);
+    assert_eq!(p["code"], "not_open_yet", "{p}");
+    let nils = mops_core::domain::Email::parse("nils.sen@example.se").unwrap();
+    assert!(db.user_by_email(&nils).await.unwrap().is_none(), "nobody was registered for a call not yet open");
+    let known = json!([{"name": "Någon Annan", "email": b_user.email.as_str()}]);
+    assert_eq!(a.write("POST", &next_ideas, &[], &idea(known)).await.problem(409)["code"], "not_open_yet");
+    assert_eq!(leader.get(&next_ideas).await.ok(200).as_array().unwrap().len(), 0);
     assert!(db.verify().await.unwrap().is_ok());
 }

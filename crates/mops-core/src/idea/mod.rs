@@ -374,15 +374,7 @@ fn rules(state: &IdeaState, cmd: &IdeaCommand, ctx: &Context<'_>) -> Result<Vec<
     let def = &call.definition;
     let t = &def.timeline;
     let now = ctx.now;
-    let submission_window = || {
-        if now < t.opens_at {
-            Err(TransitionError::NotOpenYet { opens_at: t.opens_at })
-        } else if now >= t.closes_at {
-            Err(TransitionError::DeadlinePassed { deadline: t.closes_at })
-        } else {
-            Ok(())
-        }
-    };
+    let submission_window = || t.submission_window(now);
     let before_plan_deadline = || {
         if now >= t.plan_deadline { Err(TransitionError::DeadlinePassed { deadline: t.plan_deadline }) } else { Ok(()) }
     };

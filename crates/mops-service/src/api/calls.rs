@@ -21,7 +21,7 @@ use super::definition::CallDefinitionBody;
 use super::{
     ApiError, Authenticated, CallBody, IdeaBody, OutcomeBody, Problem, access, etag, new_id, visible_call, written,
 };
-use crate::people::{User, find_or_register_applicant};
+use crate::people::{User, find_applicant, find_or_register_applicant};
 use crate::report::{self, DecisionRow, Verdict};
 use crate::store::{CallRequest, Db, IdeaRequest, Store};
 
@@ -400,10 +400,21 @@ pub(super) async fn submit_idea(
     let title = Title::parse(&body.title).map_err(|e| invalid("title", e))?;
     let summary = FreeText::parse(&body.summary).map_err(|e| invalid("summary", e))?;
     let theme = Theme::parse(&body.theme).map_err(|e| invalid("theme", e))?;
+    // A call that takes no ideas now registers nobody. The command still
+    // goes to the store when everyone named is known: it may be the replay
+    // of a submission made while the call was open.
+    let open = call.takes_ideas(Utc::now());
     let mut co_applicants = Vec::with_capacity(body.co_applicants.len());
     for (name, email) in parse_co_applicants(&body.co_applicants, &user.email)? {
-        co_applicants
-            .push(find_or_register_applicant(&db, &email, &name, organisation, user.language, Some(user.id)).await?);
+        let applicant = match &open {
+            Ok(()) => {
+                find_or_register_applicant(&db, &email, &name, organisation, user.language, Some(user.id)).await?
+            }
+            Err(refusal) => find_applicant(&db, &email, organisation)
+                .await?
+                .ok_or_else(|| ApiError::Refused { error: refusal.clone(), lang: language(&headers) })?,
+        };
+        co_applicants.push(applicant);
     }
     let idea = IdeaId::from_uuid(new_id("idea", &user, key.as_deref()));
     let command = IdeaCommand::SubmitNew(Box::new(NewIdea {

@@ -496,22 +496,7 @@ pub(super) async fn submit(
         return render_call_page(lang, viewer.as_ref(), &call, version, org_views(), form, errors);
     };
     // Refused before anyone is registered: a call that takes no ideas now.
-    let now = Utc::now();
-    let t = &call.definition.timeline;
-    let closed = if call.phase != mops_core::CallPhase::Open {
-        Some(mops_core::TransitionError::WrongPhase {
-            action: mops_core::Action::SubmitNew,
-            phase: call.phase,
-            allowed: vec![mops_core::CallPhase::Open],
-        })
-    } else if now < t.opens_at {
-        Some(mops_core::TransitionError::TooEarly { not_before: t.opens_at })
-    } else if now >= t.closes_at {
-        Some(mops_core::TransitionError::DeadlinePassed { deadline: t.closes_at })
-    } else {
-        None
-    };
-    if let Some(e) = closed {
+    if let Err(e) = call.takes_ideas(Utc::now()) {
         return render_call_page(lang, viewer.as_ref(), &call, version, org_views(), form, vec![e.message(lang.0)]);
     }
     let lead = match applicant(&state, &email, &name, organisation, language).await {
