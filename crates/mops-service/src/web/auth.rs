@@ -235,32 +235,38 @@ pub(super) async fn request_link(State(state): State<WebState>, lang: Lang, Form
             return StatusCode::SERVICE_UNAVAILABLE.into_response();
         }
     };
-    let secret = match session::create_link(&state.db, user.id, LinkPurpose::SignIn, Utc::now()).await {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "could not store a sign-in link");
-            return StatusCode::SERVICE_UNAVAILABLE.into_response();
-        }
+    match mail_link(&state, user, LinkPurpose::SignIn).await {
+        Ok(()) => sent_page(),
+        Err(()) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    }
+}
+
+/// Stores a one-time link of `purpose` for `user` and mails it. The mail is
+/// sent in the background: the page answers as fast for a known address as
+/// for an unknown one, so its timing tells nobody who is registered. An
+/// error (logged here) means the link could not be stored or its mail built.
+async fn mail_link(state: &WebState, user: User, purpose: LinkPurpose) -> Result<(), ()> {
+    /// Builds the mail that carries a link: `(from, to, url)`.
+    type Compose = fn(&Mailbox, &User, &str) -> Result<Message, String>;
+    let (path, prefix, what, message): (_, _, _, Compose) = match purpose {
+        LinkPurpose::SignIn => ("lank", "link", "sign-in link", link_message),
+        LinkPurpose::PasswordReset => ("nytt-losenord", "reset", "password-reset link", reset_message),
     };
-    let url = format!("{}/lank/{secret}", state.config.public_url.trim_end_matches('/'));
-    // Sent in the background: the page answers as fast for a known address
-    // as for an unknown one, so its timing tells nobody who is registered.
-    let message = match link_message(&state.config.from, &user, &url) {
-        Ok(m) => m,
-        Err(e) => {
-            tracing::error!(error = %e, "could not build a sign-in mail");
-            return StatusCode::SERVICE_UNAVAILABLE.into_response();
-        }
-    };
+    let secret = session::create_link(&state.db, user.id, purpose, Utc::now())
+        .await
+        .map_err(|e| tracing::error!(error = %e, "could not store a {what}"))?;
+    let url = format!("{}/{path}/{secret}", state.config.public_url.trim_end_matches('/'));
+    let message = message(&state.config.from, &user, &url)
+        .map_err(|e| tracing::error!(error = %e, "could not build the mail with a {what}"))?;
     let transport = state.config.transport.clone();
-    let name = format!("link-{}", &secret[..16]);
+    let name = format!("{prefix}-{}", &secret[..16]);
     tokio::spawn(async move {
         match transport.send(&name, message).await {
-            Ok(_) => tracing::info!(user = %user.id, "sent a sign-in link"),
-            Err(e) => tracing::error!(user = %user.id, error = %e.message, "could not send a sign-in link"),
+            Ok(_) => tracing::info!(user = %user.id, "sent a {what}"),
+            Err(e) => tracing::error!(user = %user.id, error = %e.message, "could not send a {what}"),
         }
     });
-    sent_page()
+    Ok(())
 }
 
 fn link_message(from: &Mailbox, user: &User, url: &str) -> Result<Message, String> {
@@ -386,31 +392,10 @@ pub(super) async fn request_reset(State(state): State<WebState>, lang: Lang, For
             return StatusCode::SERVICE_UNAVAILABLE.into_response();
         }
     };
-    let secret = match session::create_link(&state.db, user.id, LinkPurpose::PasswordReset, Utc::now()).await {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "could not store a password-reset link");
-            return StatusCode::SERVICE_UNAVAILABLE.into_response();
-        }
-    };
-    let url = format!("{}/nytt-losenord/{secret}", state.config.public_url.trim_end_matches('/'));
-    let message = match reset_message(&state.config.from, &user, &url) {
-        Ok(m) => m,
-        Err(e) => {
-            tracing::error!(error = %e, "could not build a password-reset mail");
-            return StatusCode::SERVICE_UNAVAILABLE.into_response();
-        }
-    };
-    // In the background, as the sign-in links: the timing tells nothing.
-    let transport = state.config.transport.clone();
-    let name = format!("reset-{}", &secret[..16]);
-    tokio::spawn(async move {
-        match transport.send(&name, message).await {
-            Ok(_) => tracing::info!(user = %user.id, "sent a password-reset link"),
-            Err(e) => tracing::error!(user = %user.id, error = %e.message, "could not send a password-reset link"),
-        }
-    });
-    sent_page()
+    match mail_link(&state, user, LinkPurpose::PasswordReset).await {
+        Ok(()) => sent_page(),
+        Err(()) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    }
 }
 
 fn reset_message(from: &Mailbox, user: &User, url: &str) -> Result<Message, String> {
