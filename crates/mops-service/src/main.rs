@@ -394,6 +394,12 @@ enum UserCommand {
         #[arg(long)]
         email: String,
     },
+    /// Enable a disabled user again: they can sign in, and their roles and
+    /// the API tokens not revoked meanwhile work again.
+    Enable {
+        #[arg(long)]
+        email: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -840,6 +846,15 @@ async fn user_command(command: UserCommand, settings: &Settings) -> Result<ExitC
                 println!("Disabled {}: they can no longer sign in, and their API tokens no longer work.", user.email);
             } else {
                 println!("{} was already disabled; nothing changed.", user.email);
+            }
+        }
+        UserCommand::Enable { email } => {
+            let db = open(settings).await?;
+            let user = people::find_user(&db, &email).await?;
+            if db.enable_user(user.id, by).await? {
+                println!("Enabled {}: they can sign in again with their roles and API tokens.", user.email);
+            } else {
+                println!("{} was not disabled; nothing changed.", user.email);
             }
         }
     }

@@ -296,7 +296,7 @@ pub struct PeopleLogEntry {
     /// `organisation_added`, `sector_group_added`, `user_added`,
     /// `password_set` (details `{}` when set by someone else, `{"how":
     /// "changed"|"reset", "sessions_ended": n}` when the user set their own),
-    /// `role_granted`, `role_revoked`, `user_disabled`,
+    /// `role_granted`, `role_revoked`, `user_disabled`, `user_enabled`,
     /// `token_created` or `token_revoked`.
     pub action: String,
     /// Whom the change is about, if a person.
@@ -679,6 +679,11 @@ pub trait PeopleStore: Send + Sync {
 
     /// Disables a user: no sign-in, no token. `false` if already disabled.
     fn disable_user(&self, user: PersonId, by: ChangedBy) -> impl Future<Output = Result<bool, PeopleError>> + Send;
+
+    /// Enables a disabled user again: they can sign in, and their roles and
+    /// the API tokens not revoked meanwhile work again. `false` if not
+    /// disabled.
+    fn enable_user(&self, user: PersonId, by: ChangedBy) -> impl Future<Output = Result<bool, PeopleError>> + Send;
 
     /// Creates an API token for an enabled user and returns its id and its
     /// secret. The secret is not stored (only its SHA-256) and cannot be
@@ -1176,6 +1181,22 @@ macro_rules! impl_people {
                     Ok(true)
                 }
 
+                async fn enable_user(&self, user: PersonId, by: ChangedBy) -> Result<bool, PeopleError> {
+                    let mut tx = begin(self).await?;
+                    existing(&mut tx, user).await?;
+                    let done = sqlx::query("UPDATE users SET disabled_at = NULL WHERE id = $1 AND disabled_at IS NOT NULL")
+                        .bind(*user.as_uuid())
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                    if done == 0 {
+                        return Ok(false);
+                    }
+                    log(&mut tx, by, "user_enabled", Some(*user.as_uuid()), json!({})).await?;
+                    tx.commit().await?;
+                    Ok(true)
+                }
+
                 async fn create_token(
                     &self,
                     user: PersonId,
@@ -1436,6 +1457,10 @@ impl PeopleStore for Db {
 
     async fn disable_user(&self, user: PersonId, by: ChangedBy) -> Result<bool, PeopleError> {
         each!(self, s => s.disable_user(user, by).await)
+    }
+
+    async fn enable_user(&self, user: PersonId, by: ChangedBy) -> Result<bool, PeopleError> {
+        each!(self, s => s.enable_user(user, by).await)
     }
 
     async fn create_token(&self, user: PersonId, name: &str, by: ChangedBy) -> Result<(TokenId, String), PeopleError> {

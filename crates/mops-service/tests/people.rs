@@ -372,6 +372,15 @@ async fn a_disabled_user_cannot_sign_in(db: &TestDb) {
     assert!(user.disabled);
     assert_eq!(user.roles, vec![Role::BoardMember], "the roles are kept");
     assert!(user.actor().roles.is_empty(), "but a disabled user acts with none");
+
+    // Enabled again: the password, the roles and the token work again.
+    assert!(db.db.enable_user(anna.id, ChangedBy::CommandLine).await.unwrap());
+    assert!(!db.db.enable_user(anna.id, ChangedBy::CommandLine).await.unwrap(), "already enabled");
+    assert!(db.db.authenticate_password("anna@mdh.se", PASSWORD).await.unwrap().is_some());
+    assert!(db.db.authenticate_token(&secret).await.unwrap().is_some());
+    assert_eq!(db.db.user(anna.id).await.unwrap().unwrap().actor().roles, vec![Role::BoardMember]);
+    let log = db.db.people_log(None).await.unwrap();
+    assert_eq!(log.iter().filter(|e| e.action == "user_enabled").count(), 1, "enabling is logged once");
 }
 
 async fn every_change_is_logged_and_the_log_is_append_only(db: &TestDb) {
@@ -608,6 +617,9 @@ fn the_user_and_token_commands_work_on_sqlite() {
 
     assert!(ok(&mops(db, &["user", "disable", "--email", "per@mdh.se"], None)).contains("Disabled per@mdh.se"));
     refused(&mops(db, &["token", "create", "--email", "per@mdh.se", "--name", "x"], None), 2, "disabled");
+    assert!(ok(&mops(db, &["user", "enable", "--email", "per@mdh.se"], None)).contains("Enabled per@mdh.se"));
+    let secret = ok(&mops(db, &["token", "create", "--email", "per@mdh.se", "--name", "x"], None));
+    assert!(secret.trim().len() >= 32, "a token for the enabled user: {secret}");
 }
 
 /// `mops demo` adds the round's people and prints one sign-in per role;
