@@ -1443,8 +1443,35 @@ async fn the_process_leader_sets_up_calls_and_people(test: &TestDb) {
     let r = server.post("/admin/nycklar", Some(&board), &[("person", &person), ("name", "Smuggel")]).await;
     assert_eq!(r.status, 404, "only the process leader makes tokens");
 
+    // The account disabled: signed out, no sign-in, no token; then enabled
+    // again. Only the process leader may, and not their own account.
+    let r = server.post("/admin/nycklar", Some(&leader), &[("person", &person), ("name", "Arkivet")]).await;
+    let start = r.body.find("value=\"mops_").expect("the secret is shown") + "value=\"".len();
+    let secret: String = r.body[start..].chars().take_while(|c| *c != '"').collect();
+    assert_eq!(server.post(&format!("/admin/personer/{person}/stang-av"), Some(&board), &[]).await.status, 404);
+    assert!(!test.db.user(per.id).await.unwrap().unwrap().disabled, "the board may not");
+    let r = server.post(&format!("/admin/personer/{person}/stang-av"), Some(&leader), &[]).await;
+    assert_eq!(r.see_other(), "/admin#people-heading");
+    assert!(server.get("/admin", Some(&leader)).await.body.contains("Kontot är avstängt"));
+    assert!(test.db.user(per.id).await.unwrap().unwrap().disabled);
+    assert_eq!(api(secret.clone()).await, 401, "a disabled person's token does not work");
+    let again = [("email", "per.persson@example.se"), ("password", "ett-långt-lösenord"), ("nasta", "/")];
+    assert_eq!(server.post("/logga-in", None, &again).await.status, 401, "nor does their password");
+    let r = server.post(&format!("/admin/personer/{person}/aktivera"), Some(&leader), &[]).await;
+    assert_eq!(r.see_other(), "/admin#people-heading");
+    assert!(server.get("/admin", Some(&leader)).await.body.contains("Kontot är aktiverat igen"));
+    assert_eq!(api(secret).await, 200, "enabled again, the token works");
+    assert_eq!(server.post("/logga-in", None, &again).await.see_other(), "/");
+    let me = round.process_leader.to_string();
+    server.post(&format!("/admin/personer/{me}/stang-av"), Some(&leader), &[]).await;
+    assert!(server.get("/admin", Some(&leader)).await.body.contains("Du kan inte stänga av ditt eget konto"));
+    assert!(!test.db.user(round.process_leader).await.unwrap().unwrap().disabled);
+
     let log = test.db.people_log(Some(per.id)).await.unwrap();
     assert!(log.iter().any(|e| e.action == "role_granted" && e.actor_id == Some(round.process_leader)), "{log:?}");
+    for action in ["user_disabled", "user_enabled"] {
+        assert!(log.iter().any(|e| e.action == action && e.actor_id == Some(round.process_leader)), "{log:?}");
+    }
 }
 
 // ---------------------------------------------------------------------------
