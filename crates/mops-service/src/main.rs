@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use mops_core::domain::{CallId, MeetingId};
 use mops_core::timers::TimerConfig;
 use mops_service::config::{Settings, redact};
-use mops_service::mail::{MailSettings, MailWorker, TransportSettings, WorkerReport};
+use mops_service::mail::{MailSettings, MailWorker, TransportSettings};
 use mops_service::people::{
     self, ChangedBy, DEMO_PASSWORD, NewUser, Password, PeopleError, PeopleStore, RoleKind, TokenId,
 };
@@ -1145,25 +1145,20 @@ async fn outbox(command: OutboxCommand, settings: &Settings) -> Result<ExitCode,
             let requeued =
                 db.requeue_outbox(if all { None } else { Some(&ids) }, now).await.map_err(|e| e.to_string())?;
             let worker = worker(&db)?;
-            // One batch at a time rather than `drain`, which overlaps the
-            // batches but says nothing until it is done, so the bar moves
-            // as each batch is recorded. Mails that were already due are
-            // sent too, so the bar may grow past the requeued count.
+            // Mails that were already due are sent too, so the bar may grow
+            // past the requeued count.
             let bar = progress(requeued, "mails tried");
-            let mut report = WorkerReport::default();
-            loop {
-                let batch = worker.run_once(now).await.map_err(|e| format!("sending mail failed: {e}"))?;
-                if batch.handled() == 0 {
-                    break;
-                }
-                report += batch;
-                let handled = report.handled() as u64;
-                if bar.length().unwrap_or(0) < handled {
-                    bar.set_length(handled);
-                    counting(&bar, "mails tried");
-                }
-                bar.set_position(handled);
-            }
+            let report = worker
+                .drain_with(now, &|so_far| {
+                    let handled = so_far.handled() as u64;
+                    if bar.length().unwrap_or(0) < handled {
+                        bar.set_length(handled);
+                        counting(&bar, "mails tried");
+                    }
+                    bar.set_position(handled);
+                })
+                .await
+                .map_err(|e| format!("sending mail failed: {e}"))?;
             bar.finish_and_clear();
             println!("{requeued} mails queued again.");
             // The mails this retry touched: the named ones, or with --all

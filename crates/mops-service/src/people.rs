@@ -930,6 +930,30 @@ macro_rules! impl_people {
                 mops_core::domain::Title::parse(name).map_err(|e| corrupt(format!("name {name:?}: {e}")))
             }
 
+            /// Disables or enables `user`, logged as `user_disabled` or
+            /// `user_enabled`; `false` (nothing written) if already so.
+            async fn set_disabled(store: &$store, user: PersonId, disable: bool, by: ChangedBy) -> Result<bool, PeopleError> {
+                let mut tx = begin(store).await?;
+                existing(&mut tx, user).await?;
+                let done = sqlx::query(
+                    "UPDATE users SET disabled_at = CASE WHEN $2 THEN $3 ELSE NULL END \
+                     WHERE id = $1 AND (disabled_at IS NULL) = $2",
+                )
+                .bind(*user.as_uuid())
+                .bind(disable)
+                .bind(now())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if done == 0 {
+                    return Ok(false);
+                }
+                let action = if disable { "user_disabled" } else { "user_enabled" };
+                log(&mut tx, by, action, Some(*user.as_uuid()), json!({})).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
             impl PeopleStore for $store {
                 async fn add_organisation(&self, o: &Organisation, by: ChangedBy) -> Result<(), PeopleError> {
                     add_named(self, "organisations", "an organisation", *o.id.as_uuid(), o.name.as_str(), by).await
@@ -1165,36 +1189,11 @@ macro_rules! impl_people {
                 }
 
                 async fn disable_user(&self, user: PersonId, by: ChangedBy) -> Result<bool, PeopleError> {
-                    let mut tx = begin(self).await?;
-                    existing(&mut tx, user).await?;
-                    let done = sqlx::query("UPDATE users SET disabled_at = $2 WHERE id = $1 AND disabled_at IS NULL")
-                        .bind(*user.as_uuid())
-                        .bind(now())
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected();
-                    if done == 0 {
-                        return Ok(false);
-                    }
-                    log(&mut tx, by, "user_disabled", Some(*user.as_uuid()), json!({})).await?;
-                    tx.commit().await?;
-                    Ok(true)
+                    set_disabled(self, user, true, by).await
                 }
 
                 async fn enable_user(&self, user: PersonId, by: ChangedBy) -> Result<bool, PeopleError> {
-                    let mut tx = begin(self).await?;
-                    existing(&mut tx, user).await?;
-                    let done = sqlx::query("UPDATE users SET disabled_at = NULL WHERE id = $1 AND disabled_at IS NOT NULL")
-                        .bind(*user.as_uuid())
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected();
-                    if done == 0 {
-                        return Ok(false);
-                    }
-                    log(&mut tx, by, "user_enabled", Some(*user.as_uuid()), json!({})).await?;
-                    tx.commit().await?;
-                    Ok(true)
+                    set_disabled(self, user, false, by).await
                 }
 
                 async fn create_token(

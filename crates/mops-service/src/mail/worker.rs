@@ -273,15 +273,9 @@ impl<S: Store + Clone + 'static> MailWorker<S> {
         loop {
             while set.len() < self.settings.concurrency.max(1) {
                 let Some(job) = pending.next() else { break };
-                match job.message {
-                    Ok(message) => {
-                        let (transport, settings) = (self.transport.clone(), self.settings.clone());
-                        set.spawn(async move { send(&transport, &settings, &job.row, message, now).await });
-                    }
-                    Err(update) => {
-                        report.count(&update);
-                        updates.push(update);
-                    }
+                if let Some(update) = self.start(&mut set, job, now) {
+                    report.count(&update);
+                    updates.push(update);
                 }
             }
             let Some(done) = set.join_next().await else { break };
@@ -290,6 +284,19 @@ impl<S: Store + Clone + 'static> MailWorker<S> {
             updates.push(update);
         }
         Ok((report, updates))
+    }
+
+    /// Starts sending a job's message in `set`; a job whose outcome is
+    /// already decided (nothing to send) returns it instead.
+    fn start(&self, set: &mut JoinSet<OutboxUpdate>, job: Job, now: DateTime<Utc>) -> Option<OutboxUpdate> {
+        match job.message {
+            Ok(message) => {
+                let (transport, settings) = (self.transport.clone(), self.settings.clone());
+                set.spawn(async move { send(&transport, &settings, &job.row, message, now).await });
+                None
+            }
+            Err(update) => Some(update),
+        }
     }
 
     /// Passes until nothing is due at `now`: every mail that can go out now
@@ -307,6 +314,16 @@ impl<S: Store + Clone + 'static> MailWorker<S> {
     /// stay leased, to be sent again when the lease lapses (the at-least-once
     /// window).
     pub async fn drain(&self, now: DateTime<Utc>) -> Result<WorkerReport, StoreError> {
+        self.drain_with(now, &|_| {}).await
+    }
+
+    /// As [`drain`](Self::drain), telling `progress` what has been handled
+    /// so far after each mail (for a progress bar).
+    pub async fn drain_with(
+        &self,
+        now: DateTime<Utc>,
+        progress: &(dyn Fn(WorkerReport) + Send + Sync),
+    ) -> Result<WorkerReport, StoreError> {
         let batch = usize::try_from(self.settings.batch).unwrap_or(1).max(1);
         let concurrency = self.settings.concurrency.max(1);
         let (jobs_tx, mut jobs) = mpsc::channel::<Job>(batch);
@@ -317,24 +334,24 @@ impl<S: Store + Clone + 'static> MailWorker<S> {
         let mut total = WorkerReport::default();
         let mut panicked = None;
         let mut more = true;
+        // Counts an outcome, tells `progress`, and hands it to the recorder.
+        let mut handled = |update: OutboxUpdate| {
+            total.count(&update);
+            progress(total);
+            let _ = outcomes.send(update);
+        };
         // The recorder only ends early on an error; then no new mail goes out.
         while !recorder.is_finished() {
             tokio::select! {
                 Some(done) = sending.join_next(), if !sending.is_empty() => match done {
-                    Ok(update) => {
-                        total.count(&update);
-                        let _ = outcomes.send(update);
-                    }
+                    Ok(update) => handled(update),
                     Err(e) => panicked = Some(e),
                 },
                 job = jobs.recv(), if more && sending.len() < concurrency => match job {
-                    Some(Job { row, message: Ok(message) }) => {
-                        let (transport, settings) = (self.transport.clone(), self.settings.clone());
-                        sending.spawn(async move { send(&transport, &settings, &row, message, now).await });
-                    }
-                    Some(Job { message: Err(update), .. }) => {
-                        total.count(&update);
-                        let _ = outcomes.send(update);
+                    Some(job) => {
+                        if let Some(update) = self.start(&mut sending, job, now) {
+                            handled(update);
+                        }
                     }
                     None => more = false,
                 },
@@ -345,10 +362,7 @@ impl<S: Store + Clone + 'static> MailWorker<S> {
         // recorded if the recorder still can.
         while let Some(done) = sending.join_next().await {
             match done {
-                Ok(update) => {
-                    total.count(&update);
-                    let _ = outcomes.send(update);
-                }
+                Ok(update) => handled(update),
                 Err(e) => panicked = Some(e),
             }
         }

@@ -32,8 +32,7 @@ pub(super) fn routes() -> Router<WebState> {
         .route("/admin/utlysningar/ny", get(new_call).post(create_call))
         .route("/admin/utlysningar/{id}/andra", get(edit_call).post(save_call))
         .route("/admin/personer", post(add_person))
-        .route("/admin/personer/{id}/stang-av", post(disable_person))
-        .route("/admin/personer/{id}/aktivera", post(enable_person))
+        .route("/admin/personer/{id}/{action}", post(set_disabled))
         .route("/admin/roller", post(grant_role))
         .route("/admin/roller/ta-bort", post(revoke_role))
         .route("/admin/nycklar", post(create_token))
@@ -672,42 +671,26 @@ async fn revoke_role(
     Redirect::to("/admin#people-heading").into_response()
 }
 
-async fn disable_person(
-    State(state): State<WebState>,
-    lang: Lang,
-    session: Session,
-    ProcessLeader(user): ProcessLeader,
-    Path(id): Path<String>,
-) -> Response {
-    set_disabled(&state, lang, &session, &user, &id, true).await
-}
-
-async fn enable_person(
-    State(state): State<WebState>,
-    lang: Lang,
-    session: Session,
-    ProcessLeader(user): ProcessLeader,
-    Path(id): Path<String>,
-) -> Response {
-    set_disabled(&state, lang, &session, &user, &id, false).await
-}
-
-/// Disables or enables a person's account. A process leader cannot
-/// disable their own: nobody might be left to enable it.
+/// Disables (`stang-av`) or enables (`aktivera`) a person's account. A
+/// process leader cannot disable their own: nobody might be left to enable it.
 async fn set_disabled(
-    state: &WebState,
+    State(state): State<WebState>,
     lang: Lang,
-    session: &Session,
-    user: &User,
-    id: &str,
-    disable: bool,
+    session: Session,
+    ProcessLeader(user): ProcessLeader,
+    Path((id, action)): Path<(String, String)>,
 ) -> Response {
+    let disable = match action.as_str() {
+        "stang-av" => true,
+        "aktivera" => false,
+        _ => return not_found_for(lang, Some(&user)),
+    };
     let Ok(person) = id.trim().parse::<Uuid>().map(PersonId::from_uuid) else {
-        return not_found_for(lang, Some(user));
+        return not_found_for(lang, Some(&user));
     };
     let by = ChangedBy::User(user.id);
     let done = if disable && person == user.id {
-        flash(session, "error", lang.t("disable_self").to_owned()).await;
+        flash(&session, "error", lang.t("disable_self").to_owned()).await;
         return Redirect::to("/admin#people-heading").into_response();
     } else if disable {
         state.db.disable_user(person, by).await
@@ -717,10 +700,10 @@ async fn set_disabled(
     match done {
         Ok(true) => {
             let key = if disable { "person_disabled" } else { "person_enabled" };
-            flash(session, "ok", lang.t(key).to_owned()).await
+            flash(&session, "ok", lang.t(key).to_owned()).await
         }
-        Ok(false) => flash(session, "ok", lang.t("nothing_changed").to_owned()).await,
-        Err(e) if e.is_user_error() => flash(session, "error", e.message(lang.0)).await,
+        Ok(false) => flash(&session, "ok", lang.t("nothing_changed").to_owned()).await,
+        Err(e) if e.is_user_error() => flash(&session, "error", e.message(lang.0)).await,
         Err(e) => return unavailable(lang, "could not disable or enable a person", e),
     }
     Redirect::to("/admin#people-heading").into_response()

@@ -246,17 +246,35 @@ pub(super) async fn request_link(State(state): State<WebState>, lang: Lang, Form
 /// for an unknown one, so its timing tells nobody who is registered. An
 /// error (logged here) means the link could not be stored or its mail built.
 async fn mail_link(state: &WebState, user: User, purpose: LinkPurpose) -> Result<(), ()> {
-    /// Builds the mail that carries a link: `(from, to, url)`.
-    type Compose = fn(&Mailbox, &User, &str) -> Result<Message, String>;
-    let (path, prefix, what, message): (_, _, _, Compose) = match purpose {
-        LinkPurpose::SignIn => ("lank", "link", "sign-in link", link_message),
-        LinkPurpose::PasswordReset => ("nytt-losenord", "reset", "password-reset link", reset_message),
+    let (path, prefix, what) = match purpose {
+        LinkPurpose::SignIn => ("lank", "link", "sign-in link"),
+        LinkPurpose::PasswordReset => ("nytt-losenord", "reset", "password-reset link"),
     };
     let secret = session::create_link(&state.db, user.id, purpose, Utc::now())
         .await
         .map_err(|e| tracing::error!(error = %e, "could not store a {what}"))?;
     let url = format!("{}/{path}/{secret}", state.config.public_url.trim_end_matches('/'));
-    let message = message(&state.config.from, &user, &url)
+    let (subject, body) = match purpose {
+        LinkPurpose::SignIn => sign_in_text(&user, &url),
+        LinkPurpose::PasswordReset => reset_text(&user, &url),
+    };
+    // As the mail worker addresses a mail: a display name with a comma or
+    // quotes in it is quoted, not parsed as two addresses.
+    let message = user
+        .email
+        .as_str()
+        .parse::<lettre::Address>()
+        .map(|address| Mailbox::new(Some(user.name.to_string()), address))
+        .map_err(|e| e.to_string())
+        .and_then(|to| {
+            Message::builder()
+                .from(state.config.from.clone())
+                .to(to)
+                .subject(subject)
+                .header(ContentType::TEXT_PLAIN)
+                .body(body)
+                .map_err(|e| e.to_string())
+        })
         .map_err(|e| tracing::error!(error = %e, "could not build the mail with a {what}"))?;
     let transport = state.config.transport.clone();
     let name = format!("{prefix}-{}", &secret[..16]);
@@ -269,10 +287,10 @@ async fn mail_link(state: &WebState, user: User, purpose: LinkPurpose) -> Result
     Ok(())
 }
 
-fn link_message(from: &Mailbox, user: &User, url: &str) -> Result<Message, String> {
-    let to: Mailbox = format!("{} <{}>", user.name, user.email).parse().map_err(|e| format!("{e}"))?;
+/// The subject and text of the mail with a sign-in link.
+fn sign_in_text(user: &User, url: &str) -> (String, String) {
     let minutes = session::LINK_LIFETIME.num_minutes();
-    let (subject, body) = match user.language {
+    match user.language {
         Language::Sv => (
             "Din inloggningslänk till Samhällskontraktet".to_owned(),
             format!(
@@ -291,14 +309,7 @@ fn link_message(from: &Mailbox, user: &User, url: &str) -> Result<Message, Strin
                 name = user.name
             ),
         ),
-    };
-    Message::builder()
-        .from(from.clone())
-        .to(to)
-        .subject(subject)
-        .header(ContentType::TEXT_PLAIN)
-        .body(body)
-        .map_err(|e| e.to_string())
+    }
 }
 
 /// The page a sign-in link opens: it signs in nobody until the button is pressed.
@@ -398,10 +409,10 @@ pub(super) async fn request_reset(State(state): State<WebState>, lang: Lang, For
     }
 }
 
-fn reset_message(from: &Mailbox, user: &User, url: &str) -> Result<Message, String> {
-    let to: Mailbox = format!("{} <{}>", user.name, user.email).parse().map_err(|e| format!("{e}"))?;
+/// The subject and text of the mail with a password-reset link.
+fn reset_text(user: &User, url: &str) -> (String, String) {
     let minutes = session::LINK_LIFETIME.num_minutes();
-    let (subject, body) = match user.language {
+    match user.language {
         Language::Sv => (
             "Välj ett nytt lösenord till Samhällskontraktet".to_owned(),
             format!(
@@ -424,14 +435,7 @@ fn reset_message(from: &Mailbox, user: &User, url: &str) -> Result<Message, Stri
                 name = user.name
             ),
         ),
-    };
-    Message::builder()
-        .from(from.clone())
-        .to(to)
-        .subject(subject)
-        .header(ContentType::TEXT_PLAIN)
-        .body(body)
-        .map_err(|e| e.to_string())
+    }
 }
 
 /// The page a reset link opens: a form for the new password. Opening it
