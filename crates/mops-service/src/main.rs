@@ -371,7 +371,8 @@ enum UserCommand {
         password_stdin: bool,
     },
     /// Set or replace a user's password, read from standard input (one
-    /// line, at least 12 characters).
+    /// line, at least 12 characters). Ends the user's web sessions and
+    /// voids their unused password-reset links.
     SetPassword {
         #[arg(long)]
         email: String,
@@ -388,8 +389,9 @@ enum UserCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Disable a user: they can no longer sign in and their API tokens stop
-    /// working. Nothing is deleted; what they did stays recorded.
+    /// Disable a user: their web sessions end, they can no longer sign in
+    /// and their API tokens stop working. Nothing is deleted; what they did
+    /// stays recorded.
     Disable {
         #[arg(long)]
         email: String,
@@ -793,8 +795,8 @@ async fn user_command(command: UserCommand, settings: &Settings) -> Result<ExitC
             let password = read_password()?;
             let db = open(settings).await?;
             let user = people::find_user(&db, &email).await?;
-            db.set_password(user.id, &password, by).await?;
-            println!("Set the password of {}.", user.email);
+            let ended = db.set_password(user.id, &password, by).await?;
+            println!("Set the password of {}; {ended} web session(s) of theirs ended.", user.email);
         }
         UserCommand::Grant(RoleArgs { email, role, scope }) => {
             let role = role.with_scope(scope)?;
@@ -843,7 +845,10 @@ async fn user_command(command: UserCommand, settings: &Settings) -> Result<ExitC
             let db = open(settings).await?;
             let user = people::find_user(&db, &email).await?;
             if db.disable_user(user.id, by).await? {
-                println!("Disabled {}: they can no longer sign in, and their API tokens no longer work.", user.email);
+                println!(
+                    "Disabled {}: they are signed out, can no longer sign in, and their API tokens no longer work.",
+                    user.email
+                );
             } else {
                 println!("{} was already disabled; nothing changed.", user.email);
             }

@@ -623,13 +623,17 @@ pub trait PeopleStore: Send + Sync {
     /// Every user, by email address.
     fn users(&self) -> impl Future<Output = Result<Vec<User>, PeopleError>> + Send;
 
-    /// Sets (or replaces) a user's password.
+    /// Sets (or replaces) a user's password (`mops user set-password`, the
+    /// demo's staff). In one transaction: the new hash, every web session of
+    /// the user ended, their unused password-reset links made void, and a
+    /// `password_set` row in `people_log` by `by`, `{"how": "set",
+    /// "sessions_ended": n}`. Returns how many sessions were ended.
     fn set_password(
         &self,
         user: PersonId,
         password: &Password,
         by: ChangedBy,
-    ) -> impl Future<Output = Result<(), PeopleError>> + Send;
+    ) -> impl Future<Output = Result<u64, PeopleError>> + Send;
 
     /// A user changes their own password while signed in (they have shown
     /// the current one). In one transaction: the new hash, every web session
@@ -677,7 +681,10 @@ pub trait PeopleStore: Send + Sync {
         by: ChangedBy,
     ) -> impl Future<Output = Result<(), PeopleError>> + Send;
 
-    /// Disables a user: no sign-in, no token. `false` if already disabled.
+    /// Disables a user: no sign-in, no token, and every web session of
+    /// theirs ended, in the transaction that logs `user_disabled`
+    /// (`{"sessions_ended": n}`). `false` if already disabled (nothing
+    /// written).
     fn disable_user(&self, user: PersonId, by: ChangedBy) -> impl Future<Output = Result<bool, PeopleError>> + Send;
 
     /// Enables a disabled user again: they can sign in, and their roles and
@@ -729,10 +736,10 @@ enum Which {
 
 macro_rules! impl_people {
     ($module:ident, $store:ty, $db:ty, begin = $begin:literal) => {
-        mod $module {
+        pub(crate) mod $module {
             use super::*;
 
-            type Tx = sqlx::Transaction<'static, $db>;
+            pub(crate) type Tx = sqlx::Transaction<'static, $db>;
             type Conn = <$db as sqlx::Database>::Connection;
 
             async fn begin(store: &$store) -> Result<Tx, PeopleError> {
@@ -780,13 +787,26 @@ macro_rules! impl_people {
                 if done == 0 {
                     return Err(PeopleError::UnknownUser { who: user.to_string() });
                 }
+                let ended = end_sessions(tx, user, keep).await?;
+                void_reset_links(tx, user).await?;
+                let by = ChangedBy::User(PersonId::from_uuid(user));
+                log(tx, by, "password_set", Some(user), json!({ "how": how, "sessions_ended": ended })).await?;
+                Ok(ended)
+            }
+
+            /// Ends the user's web sessions but `keep`; returns how many.
+            async fn end_sessions(tx: &mut Tx, user: Uuid, keep: Option<&str>) -> Result<u64, PeopleError> {
                 // No session id is empty, so "" keeps none.
-                let ended = sqlx::query("DELETE FROM web_sessions WHERE user_id = $1 AND id <> $2")
+                Ok(sqlx::query("DELETE FROM web_sessions WHERE user_id = $1 AND id <> $2")
                     .bind(user)
                     .bind(keep.unwrap_or(""))
                     .execute(&mut **tx)
                     .await?
-                    .rows_affected();
+                    .rows_affected())
+            }
+
+            /// Makes the user's unused password-reset links void.
+            async fn void_reset_links(tx: &mut Tx, user: Uuid) -> Result<(), PeopleError> {
                 sqlx::query(
                     "UPDATE sign_in_links SET used_at = $2 \
                      WHERE user_id = $1 AND purpose = 'password_reset' AND used_at IS NULL",
@@ -795,9 +815,7 @@ macro_rules! impl_people {
                 .bind(now())
                 .execute(&mut **tx)
                 .await?;
-                let by = ChangedBy::User(PersonId::from_uuid(user));
-                log(tx, by, "password_set", Some(user), json!({ "how": how, "sessions_ended": ended })).await?;
-                Ok(ended)
+                Ok(())
             }
 
             /// Users with their roles and password hashes.
@@ -930,6 +948,70 @@ macro_rules! impl_people {
                 mops_core::domain::Title::parse(name).map_err(|e| corrupt(format!("name {name:?}: {e}")))
             }
 
+            /// Adds `new` inside `tx`, which the caller commits: the user's
+            /// row and its `user_added` row in `people_log`. `hash` is the
+            /// password's hash ([`Password::hash_blocking`]), if they have
+            /// one. The address (lower-cased) and the id must be new
+            /// ([`PeopleError::DuplicateEmail`] also when a concurrent
+            /// transaction added the address first), the organisation, if
+            /// given, must exist. Used by [`PeopleStore::add_user`] and by a
+            /// submission that registers the people it names
+            /// ([`crate::Store::execute_idea_registering`]).
+            pub(crate) async fn insert_user(
+                tx: &mut Tx,
+                new: &NewUser,
+                hash: Option<&str>,
+                by: ChangedBy,
+            ) -> Result<(), PeopleError> {
+                let email = normalise_email(&new.email)?;
+                let id = *new.id.as_uuid();
+                let duplicate = || PeopleError::DuplicateEmail { email: email.to_string() };
+                if sqlx::query("SELECT 1 FROM users WHERE email = $1")
+                    .bind(email.as_str())
+                    .fetch_optional(&mut **tx)
+                    .await?
+                    .is_some()
+                {
+                    return Err(duplicate());
+                }
+                if exists(tx, "SELECT 1 FROM users WHERE id = $1", id).await? {
+                    return Err(PeopleError::Duplicate { what: "a user", key: format!("with the id {id}") });
+                }
+                if let Some(o) = new.organisation
+                    && !exists(tx, "SELECT 1 FROM organisations WHERE id = $1", *o.as_uuid()).await?
+                {
+                    return Err(PeopleError::UnknownOrganisation { who: o.to_string() });
+                }
+                sqlx::query(
+                    "INSERT INTO users (id, email, name, organisation_id, language, password_hash, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(id)
+                .bind(email.as_str())
+                .bind(new.name.as_str())
+                .bind(new.organisation.map(|o| *o.as_uuid()))
+                .bind(new.language.tag())
+                .bind(hash)
+                .bind(now())
+                .execute(&mut **tx)
+                .await
+                .map_err(|e| if is_unique_violation(&e) { duplicate() } else { e.into() })?;
+                log(
+                    tx,
+                    by,
+                    "user_added",
+                    Some(id),
+                    json!({
+                        "email": email,
+                        "name": new.name,
+                        "organisation": new.organisation,
+                        "language": new.language,
+                        "password": hash.is_some(),
+                    }),
+                )
+                .await
+            }
+
             /// Disables or enables `user`, logged as `user_disabled` or
             /// `user_enabled`; `false` (nothing written) if already so.
             async fn set_disabled(store: &$store, user: PersonId, disable: bool, by: ChangedBy) -> Result<bool, PeopleError> {
@@ -948,8 +1030,14 @@ macro_rules! impl_people {
                 if done == 0 {
                     return Ok(false);
                 }
+                let details = if disable {
+                    // Signed out everywhere: enabled again, they sign in anew.
+                    json!({ "sessions_ended": end_sessions(&mut tx, *user.as_uuid(), None).await? })
+                } else {
+                    json!({})
+                };
                 let action = if disable { "user_disabled" } else { "user_enabled" };
-                log(&mut tx, by, action, Some(*user.as_uuid()), json!({})).await?;
+                log(&mut tx, by, action, Some(*user.as_uuid()), details).await?;
                 tx.commit().await?;
                 Ok(true)
             }
@@ -980,58 +1068,12 @@ macro_rules! impl_people {
                 }
 
                 async fn add_user(&self, new: NewUser, by: ChangedBy) -> Result<User, PeopleError> {
-                    let email = normalise_email(&new.email)?;
                     let hash = match &new.password {
                         Some(p) => Some(p.hash_blocking().await?),
                         None => None,
                     };
-                    let id = *new.id.as_uuid();
                     let mut tx = begin(self).await?;
-                    let duplicate = || PeopleError::DuplicateEmail { email: email.to_string() };
-                    if sqlx::query("SELECT 1 FROM users WHERE email = $1")
-                        .bind(email.as_str())
-                        .fetch_optional(&mut *tx)
-                        .await?
-                        .is_some()
-                    {
-                        return Err(duplicate());
-                    }
-                    if exists(&mut tx, "SELECT 1 FROM users WHERE id = $1", id).await? {
-                        return Err(PeopleError::Duplicate { what: "a user", key: format!("with the id {id}") });
-                    }
-                    if let Some(o) = new.organisation
-                        && !exists(&mut tx, "SELECT 1 FROM organisations WHERE id = $1", *o.as_uuid()).await?
-                    {
-                        return Err(PeopleError::UnknownOrganisation { who: o.to_string() });
-                    }
-                    sqlx::query(
-                        "INSERT INTO users (id, email, name, organisation_id, language, password_hash, created_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                    )
-                    .bind(id)
-                    .bind(email.as_str())
-                    .bind(new.name.as_str())
-                    .bind(new.organisation.map(|o| *o.as_uuid()))
-                    .bind(new.language.tag())
-                    .bind(hash.as_deref())
-                    .bind(now())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| if is_unique_violation(&e) { duplicate() } else { e.into() })?;
-                    log(
-                        &mut tx,
-                        by,
-                        "user_added",
-                        Some(id),
-                        json!({
-                            "email": email,
-                            "name": new.name,
-                            "organisation": new.organisation,
-                            "language": new.language,
-                            "password": hash.is_some(),
-                        }),
-                    )
-                    .await?;
+                    insert_user(&mut tx, &new, hash.as_deref(), by).await?;
                     let user = existing(&mut tx, new.id).await?;
                     tx.commit().await?;
                     Ok(user)
@@ -1053,7 +1095,7 @@ macro_rules! impl_people {
                     Ok(fetch_users(&mut conn, Which::All).await?.into_iter().map(|(u, _)| u).collect())
                 }
 
-                async fn set_password(&self, user: PersonId, password: &Password, by: ChangedBy) -> Result<(), PeopleError> {
+                async fn set_password(&self, user: PersonId, password: &Password, by: ChangedBy) -> Result<u64, PeopleError> {
                     let hash = password.hash_blocking().await?;
                     let mut tx = begin(self).await?;
                     let done = sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
@@ -1065,10 +1107,15 @@ macro_rules! impl_people {
                     if done == 0 {
                         return Err(PeopleError::UnknownUser { who: user.to_string() });
                     }
+                    // Whoever knew the old password is signed out, and a
+                    // reset link asked for before cannot replace this one.
+                    let ended = end_sessions(&mut tx, *user.as_uuid(), None).await?;
+                    void_reset_links(&mut tx, *user.as_uuid()).await?;
                     // Never the hash: it would help nobody and only leak.
-                    log(&mut tx, by, "password_set", Some(*user.as_uuid()), json!({})).await?;
+                    let details = json!({ "how": "set", "sessions_ended": ended });
+                    log(&mut tx, by, "password_set", Some(*user.as_uuid()), details).await?;
                     tx.commit().await?;
-                    Ok(())
+                    Ok(ended)
                 }
 
                 async fn change_own_password(
@@ -1424,7 +1471,7 @@ impl PeopleStore for Db {
         each!(self, s => s.users().await)
     }
 
-    async fn set_password(&self, user: PersonId, password: &Password, by: ChangedBy) -> Result<(), PeopleError> {
+    async fn set_password(&self, user: PersonId, password: &Password, by: ChangedBy) -> Result<u64, PeopleError> {
         each!(self, s => s.set_password(user, password, by).await)
     }
 
@@ -1496,48 +1543,73 @@ pub async fn find_user(db: &impl PeopleStore, email: &str) -> Result<User, Peopl
     db.user_by_email(&email).await?.ok_or_else(|| PeopleError::UnknownUser { who: email.to_string() })
 }
 
-/// The applicant with this address: an existing user (with their own name,
-/// organisation and language), or a new user without a password, who signs
-/// in by link. `registered_by` is whoever adds a new user; `None` when
-/// people register themselves (the public form). Used by the public form
-/// and the API for leads and co-applicants alike.
-pub async fn find_or_register_applicant(
+/// A person a submission names who is not a user yet: added in the
+/// submission's own transaction ([`crate::Store::execute_idea_registering`]),
+/// so they are registered if and only if the idea is.
+#[derive(Debug, Clone)]
+pub struct Registration {
+    /// Without a password: an applicant signs in by link.
+    pub user: NewUser,
+    /// Whoever registers them: the API caller, or the person themself (the
+    /// public form).
+    pub by: ChangedBy,
+}
+
+/// The applicants a submission names, looked up by address; registers
+/// nobody. A known address is that user (with their own name, organisation
+/// and language); an unknown one becomes a new user with a fresh id and the
+/// given name, who signs in by link, returned as a [`Registration`] for the
+/// store to add together with the idea. An address named twice is one
+/// person (registered once). The applicants are in the order of `wanted`.
+/// `registered_by` is whoever adds the new users; `None` when people
+/// register themselves (the public form).
+///
+/// If the store answers [`crate::StoreError::EmailTaken`] (a concurrent
+/// submission registered one of the addresses first), resolve again and
+/// retry: the address is known now.
+pub async fn resolve_applicants(
     db: &impl PeopleStore,
-    email: &Email,
-    name: &PersonName,
+    wanted: &[(Email, PersonName)],
     organisation: OrganisationId,
     language: Language,
     registered_by: Option<PersonId>,
-) -> Result<mops_core::idea::Applicant, PeopleError> {
-    if let Some(known) = find_applicant(db, email, organisation).await? {
-        return Ok(known);
+) -> Result<(Vec<mops_core::idea::Applicant>, Vec<Registration>), PeopleError> {
+    let mut applicants = Vec::with_capacity(wanted.len());
+    let mut registrations: Vec<Registration> = Vec::new();
+    for (email, name) in wanted {
+        let email = normalise_email(email)?;
+        if let Some(new) = registrations.iter().find(|r| r.user.email == email) {
+            applicants.push(new_as_applicant(&new.user, organisation));
+            continue;
+        }
+        if let Some(user) = db.user_by_email(&email).await? {
+            applicants.push(as_applicant(&user, organisation));
+            continue;
+        }
+        let user = NewUser {
+            id: PersonId::from_uuid(Uuid::new_v4()),
+            email,
+            name: name.clone(),
+            organisation: Some(organisation),
+            language,
+            password: None,
+        };
+        applicants.push(new_as_applicant(&user, organisation));
+        let by = ChangedBy::User(registered_by.unwrap_or(user.id));
+        registrations.push(Registration { user, by });
     }
-    let new = NewUser {
-        id: PersonId::from_uuid(Uuid::new_v4()),
-        email: email.clone(),
-        name: name.clone(),
-        organisation: Some(organisation),
-        language,
-        password: None,
-    };
-    let by = ChangedBy::User(registered_by.unwrap_or(new.id));
-    let user = match db.add_user(new, by).await {
-        Ok(u) => u,
-        // Two requests at once with one new address: the other made it.
-        Err(e) => db.user_by_email(email).await?.ok_or(e)?,
-    };
-    Ok(as_applicant(&user, organisation))
+    Ok((applicants, registrations))
 }
 
-/// The applicant with this address if they are already a user; registers
-/// nobody. For a submission the call refuses: only a replay of an earlier
-/// submission can name people, and they were registered then.
-pub async fn find_applicant(
-    db: &impl PeopleStore,
-    email: &Email,
-    organisation: OrganisationId,
-) -> Result<Option<mops_core::idea::Applicant>, PeopleError> {
-    Ok(db.user_by_email(email).await?.map(|user| as_applicant(&user, organisation)))
+/// A user to be added, as the applicant they will be.
+fn new_as_applicant(new: &NewUser, organisation: OrganisationId) -> mops_core::idea::Applicant {
+    mops_core::idea::Applicant {
+        person: new.id,
+        name: new.name.clone(),
+        email: new.email.clone(),
+        organisation: new.organisation.unwrap_or(organisation),
+        language: new.language,
+    }
 }
 
 fn as_applicant(user: &User, organisation: OrganisationId) -> mops_core::idea::Applicant {

@@ -1117,3 +1117,146 @@ async fn co_applicants_through_the_api(test: &TestDb) {
     assert_eq!(leader.get(&next_ideas).await.ok(200).as_array().unwrap().len(), 0);
     assert!(db.verify().await.unwrap().is_ok());
 }
+
+// ---------------------------------------------------------------------------
+// New people are registered in the submission's own transaction
+
+on_both_backends!(a_submission_registers_its_new_people_with_the_idea_or_not_at_all);
+
+/// Counts rows of a table.
+async fn rows(db: &Db, table: &str) -> i64 {
+    let sql = format!("SELECT COUNT(*) FROM {table}");
+    match db {
+        Db::Sqlite(s) => sqlx::query_scalar(&sql).fetch_one(s.pool()).await.unwrap(),
+        Db::Postgres(s) => sqlx::query_scalar(&sql).fetch_one(s.pool()).await.unwrap(),
+    }
+}
+
+/// Users, the people log, ideas, their applicants, events and the outbox.
+async fn everything(db: &Db) -> [i64; 6] {
+    let mut n = [0; 6];
+    for (i, table) in ["users", "people_log", "ideas", "idea_applicants", "events", "outbox"].iter().enumerate() {
+        n[i] = rows(db, table).await;
+    }
+    n
+}
+
+/// A fault: the database refuses to store any idea.
+async fn refuse_ideas(db: &Db, refuse: bool) {
+    let sql: &[&str] = match (db, refuse) {
+        (Db::Sqlite(_), true) => {
+            &["CREATE TRIGGER refuse_ideas BEFORE INSERT ON ideas BEGIN SELECT RAISE(ABORT, 'injected fault'); END"]
+        }
+        (Db::Sqlite(_), false) => &["DROP TRIGGER refuse_ideas"],
+        (Db::Postgres(_), true) => &[
+            "CREATE FUNCTION refuse_ideas() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN RAISE EXCEPTION 'injected fault'; END $$",
+            "CREATE TRIGGER refuse_ideas BEFORE INSERT ON ideas FOR EACH ROW EXECUTE FUNCTION refuse_ideas()",
+        ],
+        (Db::Postgres(_), false) => &["DROP TRIGGER refuse_ideas ON ideas", "DROP FUNCTION refuse_ideas()"],
+    };
+    for sql in sql {
+        match db {
+            Db::Sqlite(s) => sqlx::query(sql).execute(s.pool()).await.map(drop),
+            Db::Postgres(s) => sqlx::query(sql).execute(s.pool()).await.map(drop),
+        }
+        .expect("the fault is in place, or gone");
+    }
+}
+
+async fn a_submission_registers_its_new_people_with_the_idea_or_not_at_all(test: &TestDb) {
+    let db = test.db.clone();
+    let round = round_for(test, 51);
+    let first = round.steps.iter().position(|s| matches!(s, Step::Idea { .. })).expect("an idea step");
+    replay_steps(&db, &round, round.steps[..first].to_vec()).await;
+    seed_reference(&db, &round, "draknastet-2010").await.expect("the people");
+    let server = start(db.clone()).await;
+    let addr = server.addr;
+    let leader = Client { addr, token: token(&db, round.process_leader).await };
+    let lead = round
+        .steps
+        .iter()
+        .find_map(|s| match s {
+            Step::Idea { command: IdeaCommand::SubmitNew(new) | IdeaCommand::Draft(new), .. } => Some(new.lead.person),
+            _ => None,
+        })
+        .expect("a lead");
+    let a = Client { addr, token: token(&db, lead).await };
+
+    let def = definition(&round, "Idéer med nya medsökande");
+    let call = leader.write("POST", "/api/v1/calls", &[], &def).await.ok(201)["id"].as_str().unwrap().to_owned();
+    let phase = format!("/api/v1/calls/{call}/phase");
+    leader.write("POST", &phase, &[("If-Match", "\"1\"")], &json!({"to": "open"})).await.ok(200);
+    let ideas_path = format!("/api/v1/calls/{call}/ideas");
+    let new_people = json!([
+        {"name": "Lisa Ny", "email": "lisa.ny@example.se"},
+        {"name": "Olle Ny", "email": "Olle.Ny@example.se"},
+    ]);
+    let idea = |theme: &str| json!({"title": "Nya krafter", "summary": "Två nya personer.", "theme": theme, "co_applicants": new_people});
+    let theme = round.definition.themes[0].to_string();
+    let lisa = mops_core::domain::Email::parse("lisa.ny@example.se").unwrap();
+    let olle = mops_core::domain::Email::parse("olle.ny@example.se").unwrap();
+    let before = everything(&db).await;
+
+    // The core refuses it after the call's checks (a theme the call does
+    // not have): nobody is registered, nothing is logged or queued.
+    let p = a.write("POST", &ideas_path, &[("Idempotency-Key", "ny-1")], &idea("Rymdfart")).await.problem(409);
+    assert_eq!(p["code"], "unknown_theme", "{p}");
+    assert_eq!(everything(&db).await, before, "no user, log row, idea, applicant, event or mail");
+    assert!(db.user_by_email(&lisa).await.unwrap().is_none());
+
+    // The database refuses to store the idea: the same.
+    refuse_ideas(&db, true).await;
+    assert_eq!(a.write("POST", &ideas_path, &[("Idempotency-Key", "ny-1")], &idea(&theme)).await.status, 500);
+    assert_eq!(everything(&db).await, before, "the users are rolled back with the idea");
+    refuse_ideas(&db, false).await;
+
+    // Accepted: each new person registered once, by the lead, with the idea.
+    let submitted = a.write("POST", &ideas_path, &[("Idempotency-Key", "ny-1")], &idea(&theme)).await.ok(201);
+    let id = submitted["id"].as_str().unwrap().to_owned();
+    let after = everything(&db).await;
+    assert_eq!(after[0] - before[0], 2, "two new users");
+    assert_eq!(after[1] - before[1], 2, "two user_added rows");
+    assert_eq!((after[2] - before[2], after[3] - before[3]), (1, 3), "one idea, three applicants");
+    assert_eq!(after[5] - before[5], 3, "a receipt to each");
+    let log = db.people_log(None).await.unwrap();
+    for email in [&lisa, &olle] {
+        let user = db.user_by_email(email).await.unwrap().expect("registered");
+        let added: Vec<_> = log.iter().filter(|e| e.action == "user_added" && e.user == Some(user.id)).collect();
+        assert_eq!(added.len(), 1, "{email}: {added:?}");
+        assert_eq!(added[0].actor_id, Some(lead), "registered by the lead");
+        assert!(!user.has_password);
+    }
+    let stored = db.idea(id.parse().unwrap()).await.unwrap().unwrap();
+    let co: Vec<&str> = stored.state.idea().unwrap().details.co_applicants.iter().map(|c| c.email.as_str()).collect();
+    assert_eq!(co, ["lisa.ny@example.se", "olle.ny@example.se"]);
+
+    // The same request again, with the same key: the first outcome, and
+    // nobody is registered twice.
+    let again = a.write("POST", &ideas_path, &[("Idempotency-Key", "ny-1")], &idea(&theme)).await.ok(201);
+    assert_eq!((again["id"].as_str(), &again["replayed"]), (Some(id.as_str()), &json!(true)));
+    assert_eq!(everything(&db).await, after, "a replay writes nothing");
+    // The key with another body is refused, and registers nobody.
+    let other = json!({"title": "Något annat", "summary": "Med en tredje.", "theme": theme,
+                       "co_applicants": [{"name": "Pia Ny", "email": "pia.ny@example.se"}]});
+    a.write("POST", &ideas_path, &[("Idempotency-Key", "ny-1")], &other).await.problem(422);
+    assert_eq!(everything(&db).await, after);
+
+    // Two submissions at once naming one new person: both go through, and
+    // the person is registered once (the loser of the race finds them).
+    let both = json!([{"name": "Stina Ny", "email": "stina.ny@example.se"}]);
+    let body = |t: &str| json!({"title": t, "summary": "Samtidigt.", "theme": theme, "co_applicants": both});
+    let (first, second) = (body("Först"), body("Samtidigt"));
+    let (x, y) = tokio::join!(
+        a.write("POST", &ideas_path, &[("Idempotency-Key", "x")], &first),
+        a.write("POST", &ideas_path, &[("Idempotency-Key", "y")], &second),
+    );
+    let (x, y) = (x.ok(201), y.ok(201));
+    assert_ne!(x["id"], y["id"]);
+    let stina = db.user_by_email(&mops_core::domain::Email::parse("stina.ny@example.se").unwrap()).await.unwrap();
+    let stina = stina.expect("registered");
+    let log = db.people_log(Some(stina.id)).await.unwrap();
+    assert_eq!(log.iter().filter(|e| e.action == "user_added").count(), 1, "{log:?}");
+    assert_eq!(db.ideas_of_applicant(stina.id).await.unwrap().len(), 2);
+    assert!(db.verify().await.unwrap().is_ok());
+}

@@ -32,6 +32,8 @@ on_both_backends!(
     seeding_the_2010_people_is_idempotent,
     an_own_new_password_ends_the_other_sessions,
     a_reset_link_sets_a_password_once,
+    a_password_set_by_the_command_ends_the_sessions,
+    disabling_a_user_ends_their_sessions,
 );
 
 const PASSWORD: &str = "en lång lösenfras";
@@ -710,6 +712,8 @@ async fn an_own_new_password_ends_the_other_sessions(db: &TestDb) {
     assert!(!session_lives(db, &here).await);
     // A disabled user changes nothing.
     assert!(db.db.disable_user(bert.id, ChangedBy::CommandLine).await.unwrap());
+    assert!(!session_lives(db, &berts).await, "disabling signed Bert out");
+    let berts = a_session(db, Some(bert.id)).await;
     let n = log_len(db).await;
     let err = db.db.change_own_password(bert.id, &new, None).await.unwrap_err();
     assert!(matches!(err, PeopleError::UnknownUser { .. }), "{err}");
@@ -768,4 +772,79 @@ async fn a_reset_link_sets_a_password_once(db: &TestDb) {
     assert_eq!(log[1].actor_id, Some(anna.id));
     // The sign-in link is still a sign-in link.
     assert_eq!(mops_service::web::session::consume_link(&db.db, &sign_in, now).await.unwrap(), Some(anna.id));
+}
+
+// ---------------------------------------------------------------------------
+// Passwords set and users disabled by somebody else
+
+async fn a_password_set_by_the_command_ends_the_sessions(db: &TestDb) {
+    use mops_service::web::session::{LinkPurpose, create_link, link_is_live};
+    let anna = add(db, "anna@mdh.se", Some(PASSWORD)).await;
+    let bert = add(db, "bert@mdh.se", Some(PASSWORD)).await;
+    let now = chrono::Utc::now();
+    let annas = [a_session(db, Some(anna.id)).await, a_session(db, Some(anna.id)).await];
+    let (berts, nobodys) = (a_session(db, Some(bert.id)).await, a_session(db, None).await);
+    let reset = create_link(&db.db, anna.id, LinkPurpose::PasswordReset, now).await.unwrap();
+    let sign_in = create_link(&db.db, anna.id, LinkPurpose::SignIn, now).await.unwrap();
+
+    // `mops user set-password`, as a process, on this database.
+    let new = "ett lösenord från kommandot";
+    let out = mops(&db.url(), &["user", "set-password", "--email", "anna@mdh.se"], Some(&format!("{new}\n")));
+    assert!(ok(&out).contains("Set the password of anna@mdh.se"));
+    for s in &annas {
+        assert!(!session_lives(db, s).await, "whoever knew the old password is signed out");
+    }
+    assert!(session_lives(db, &berts).await && session_lives(db, &nobodys).await, "nobody else's");
+    assert!(!link_is_live(&db.db, &reset, LinkPurpose::PasswordReset, now).await.unwrap(), "the reset link is void");
+    assert!(link_is_live(&db.db, &sign_in, LinkPurpose::SignIn, now).await.unwrap(), "a sign-in link is not");
+    assert!(db.db.authenticate_password("anna@mdh.se", new).await.unwrap().is_some());
+    let log = db.db.people_log(Some(anna.id)).await.unwrap();
+    let last = log.last().unwrap();
+    assert_eq!((last.action.as_str(), last.actor.as_str(), last.actor_id), ("password_set", "command_line", None));
+    assert_eq!(last.details, serde_json::json!({ "how": "set", "sessions_ended": 2 }));
+
+    // The store's own call, with nothing to end.
+    let other = Password::new("ännu ett nytt lösenord").unwrap();
+    db.db.set_password(anna.id, &other, ChangedBy::User(bert.id)).await.unwrap();
+    let last = db.db.people_log(Some(anna.id)).await.unwrap().pop().unwrap();
+    assert_eq!(last.details, serde_json::json!({ "how": "set", "sessions_ended": 0 }));
+    assert_eq!(last.actor_id, Some(bert.id));
+
+    // An unknown user: nothing written, no session ended.
+    let n = log_len(db).await;
+    let err =
+        db.db.set_password(PersonId::from_uuid(Uuid::new_v4()), &other, ChangedBy::CommandLine).await.unwrap_err();
+    assert!(matches!(err, PeopleError::UnknownUser { .. }), "{err}");
+    assert_eq!(log_len(db).await, n);
+    assert!(session_lives(db, &berts).await);
+}
+
+async fn disabling_a_user_ends_their_sessions(db: &TestDb) {
+    let anna = add(db, "anna@mdh.se", Some(PASSWORD)).await;
+    let bert = add(db, "bert@mdh.se", Some(PASSWORD)).await;
+    let annas = [a_session(db, Some(anna.id)).await, a_session(db, Some(anna.id)).await];
+    let berts = a_session(db, Some(bert.id)).await;
+
+    let out = mops(&db.url(), &["user", "disable", "--email", "anna@mdh.se"], None);
+    assert!(ok(&out).contains("Disabled anna@mdh.se"));
+    for s in &annas {
+        assert!(!session_lives(db, s).await, "signed out everywhere");
+    }
+    assert!(session_lives(db, &berts).await, "nobody else's");
+    let last = db.db.people_log(Some(anna.id)).await.unwrap().pop().unwrap();
+    assert_eq!((last.action.as_str(), last.actor.as_str()), ("user_disabled", "command_line"));
+    assert_eq!(last.details, serde_json::json!({ "sessions_ended": 2 }));
+
+    // Already disabled: nothing written. Enabled again: no session comes back.
+    let n = log_len(db).await;
+    assert!(!db.db.disable_user(anna.id, ChangedBy::CommandLine).await.unwrap());
+    assert_eq!(log_len(db).await, n);
+    assert!(db.db.enable_user(anna.id, ChangedBy::CommandLine).await.unwrap());
+    for s in &annas {
+        assert!(!session_lives(db, s).await);
+    }
+    assert!(db.db.disable_user(bert.id, ChangedBy::User(anna.id)).await.unwrap());
+    assert!(!session_lives(db, &berts).await);
+    let last = db.db.people_log(Some(bert.id)).await.unwrap().pop().unwrap();
+    assert_eq!(last.details, serde_json::json!({ "sessions_ended": 1 }));
 }

@@ -21,9 +21,9 @@ use super::definition::CallDefinitionBody;
 use super::{
     ApiError, Authenticated, CallBody, IdeaBody, OutcomeBody, Problem, access, etag, new_id, visible_call, written,
 };
-use crate::people::{User, find_applicant, find_or_register_applicant};
+use crate::people::{User, resolve_applicants};
 use crate::report::{self, DecisionRow, Verdict};
-use crate::store::{CallRequest, Db, IdeaRequest, Store};
+use crate::store::{CallRequest, Db, IdeaRequest, Store, StoreError};
 
 /// A call with its full definition.
 #[derive(Debug, Serialize, ToSchema)]
@@ -400,38 +400,45 @@ pub(super) async fn submit_idea(
     let title = Title::parse(&body.title).map_err(|e| invalid("title", e))?;
     let summary = FreeText::parse(&body.summary).map_err(|e| invalid("summary", e))?;
     let theme = Theme::parse(&body.theme).map_err(|e| invalid("theme", e))?;
-    // A call that takes no ideas now registers nobody. The command still
-    // goes to the store when everyone named is known: it may be the replay
-    // of a submission made while the call was open.
-    let open = call.takes_ideas(Utc::now());
-    let mut co_applicants = Vec::with_capacity(body.co_applicants.len());
-    for (name, email) in parse_co_applicants(&body.co_applicants, &user.email)? {
-        let applicant = match &open {
-            Ok(()) => {
-                find_or_register_applicant(&db, &email, &name, organisation, user.language, Some(user.id)).await?
-            }
-            Err(refusal) => find_applicant(&db, &email, organisation)
-                .await?
-                .ok_or_else(|| ApiError::Refused { error: refusal.clone(), lang: language(&headers) })?,
-        };
-        co_applicants.push(applicant);
-    }
+    let wanted: Vec<(Email, PersonName)> =
+        parse_co_applicants(&body.co_applicants, &user.email)?.into_iter().map(|(n, e)| (e, n)).collect();
     let idea = IdeaId::from_uuid(new_id("idea", &user, key.as_deref()));
-    let command = IdeaCommand::SubmitNew(Box::new(NewIdea {
-        id: idea,
-        call: call.id,
-        lead: Applicant {
-            person: user.id,
-            name: user.name.clone(),
-            email: user.email.clone(),
-            organisation,
-            language: user.language,
-        },
-        details: IdeaDetails { title, summary, theme, organisation, co_applicants },
-    }));
+    let lead = Applicant {
+        person: user.id,
+        name: user.name.clone(),
+        email: user.email.clone(),
+        organisation,
+        language: user.language,
+    };
     let actor = user.actor();
-    let outcome = db
-        .execute_idea(IdeaRequest {
+    let lang = language(&headers);
+    // Co-applicants who are not users yet are registered in the idea's own
+    // transaction: if the submission is refused, nobody is. If a concurrent
+    // request registers one of them first, once more: they are known now.
+    let mut retried = false;
+    let outcome = loop {
+        let (co_applicants, new) = resolve_applicants(&db, &wanted, organisation, user.language, Some(user.id)).await?;
+        // A call that takes no ideas now registers nobody. The command
+        // still goes to the store when everyone named is known: it may be
+        // the replay of a submission made while the call was open.
+        if !new.is_empty()
+            && let Err(refusal) = call.takes_ideas(Utc::now())
+        {
+            return Err(ApiError::Refused { error: refusal, lang });
+        }
+        let command = IdeaCommand::SubmitNew(Box::new(NewIdea {
+            id: idea,
+            call: call.id,
+            lead: lead.clone(),
+            details: IdeaDetails {
+                title: title.clone(),
+                summary: summary.clone(),
+                theme: theme.clone(),
+                organisation,
+                co_applicants,
+            },
+        }));
+        let request = IdeaRequest {
             call: call.id,
             idea,
             command: &command,
@@ -439,9 +446,18 @@ pub(super) async fn submit_idea(
             now: Utc::now(),
             expected_version: None,
             idempotency_key: key.as_deref(),
-        })
-        .await
-        .map_err(|e| ApiError::from_store(e, language(&headers)))?;
+        };
+        match db.execute_idea_registering(&new, request).await {
+            Ok(outcome) => break outcome,
+            Err(StoreError::EmailTaken { .. }) if !retried => retried = true,
+            // Twice in a row: as busy, to be retried.
+            Err(StoreError::EmailTaken { .. }) => return Err(ApiError::Busy),
+            Err(StoreError::Registration(e)) if e.is_user_error() => {
+                return Err(ApiError::unprocessable(e.to_string()));
+            }
+            Err(e) => return Err(ApiError::from_store(e, lang)),
+        }
+    };
     Ok(written(StatusCode::CREATED, outcome, Some(format!("/api/v1/ideas/{idea}"))))
 }
 

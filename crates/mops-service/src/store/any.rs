@@ -70,6 +70,14 @@ impl Store for Db {
         each!(self, s => s.execute_idea(req).await)
     }
 
+    async fn execute_idea_registering(
+        &self,
+        new: &[crate::people::Registration],
+        req: IdeaRequest<'_>,
+    ) -> Result<Outcome, StoreError> {
+        each!(self, s => s.execute_idea_registering(new, req).await)
+    }
+
     async fn execute_ideas(&self, reqs: &[IdeaRequest<'_>]) -> Result<Vec<Outcome>, StoreError> {
         each!(self, s => s.execute_ideas(reqs).await)
     }

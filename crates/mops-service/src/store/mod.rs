@@ -22,6 +22,8 @@ use mops_core::{
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::people::{PeopleError, Registration};
+
 pub use any::{Db, connect};
 pub use sql::{PgStore, SqliteStore};
 pub use verify::{Discrepancy, VerifyProgress, VerifyReport, no_progress};
@@ -51,6 +53,15 @@ pub enum StoreError {
     /// was written. `index` is its place in the list, from 0.
     #[error("command {} of the batch: {source}; nothing in the batch was written", index + 1)]
     InBatch { index: usize, source: Box<StoreError> },
+    /// A person a submission registers has an address that is taken: a
+    /// concurrent request registered it first. Nothing was written; look the
+    /// people up again ([`crate::people::resolve_applicants`]) and retry.
+    #[error("somebody registered {email} at the same moment; try again")]
+    EmailTaken { email: String },
+    /// A person a submission registers cannot be added (their organisation
+    /// does not exist, …). Nothing was written.
+    #[error("{0}")]
+    Registration(Box<PeopleError>),
     #[error("there is no {what} with id {id}")]
     NotFound { what: &'static str, id: Uuid },
     /// Stored data that cannot be read back: never the user's fault.
@@ -67,7 +78,7 @@ impl StoreError {
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::InBatch { source, .. } => source.is_retryable(),
-            e => matches!(e, Self::Conflict { .. } | Self::Busy),
+            e => matches!(e, Self::Conflict { .. } | Self::Busy | Self::EmailTaken { .. }),
         }
     }
 }
@@ -82,6 +93,18 @@ impl From<sqlx::Error> for StoreError {
             }
         }
         Self::Database(e)
+    }
+}
+
+impl From<PeopleError> for StoreError {
+    /// A registration that failed, as the store reports it.
+    fn from(e: PeopleError) -> Self {
+        match e {
+            PeopleError::Database(e) => e.into(),
+            PeopleError::Busy => Self::Busy,
+            PeopleError::DuplicateEmail { email } => Self::EmailTaken { email },
+            e => Self::Registration(Box::new(e)),
+        }
     }
 }
 
@@ -267,6 +290,20 @@ pub trait Store: Send + Sync {
     fn execute_call(&self, req: CallRequest<'_>) -> impl Future<Output = Result<Outcome, StoreError>> + Send;
 
     fn execute_idea(&self, req: IdeaRequest<'_>) -> impl Future<Output = Result<Outcome, StoreError>> + Send;
+
+    /// [`Store::execute_idea`] for a submission that names people who are
+    /// not users yet: `new` are added (each user's row and `user_added` row
+    /// in `people_log`) in the same transaction as the idea's events,
+    /// outbox rows and index rows, before them. If the command is refused
+    /// or fails, nobody is registered. A replay (the same idempotency key
+    /// and command) or a key used for another command registers nobody.
+    /// An address taken meanwhile is [`StoreError::EmailTaken`]; a person
+    /// who cannot be added otherwise is [`StoreError::Registration`].
+    fn execute_idea_registering(
+        &self,
+        new: &[Registration],
+        req: IdeaRequest<'_>,
+    ) -> impl Future<Output = Result<Outcome, StoreError>> + Send;
 
     /// Several commands on ideas in ONE transaction: each is checked and
     /// written exactly as by [`Store::execute_idea`] (its events, outbox

@@ -31,6 +31,7 @@ use super::{
     Versioned, idempotency_scope,
 };
 use super::{OutboxRow, OutboxStatus, OutboxUpdate};
+use crate::people::Registration;
 
 /// How long a writer waits for SQLite's write lock before giving up.
 pub const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -182,7 +183,7 @@ where
 }
 
 macro_rules! impl_store {
-    ($store:ident, $db:ty, backend = $backend:expr, begin = $begin:literal, lock = $lock:literal, skip_locked = $skip:literal, snapshot = $snapshot:literal, migrations = $migrations:literal) => {
+    ($store:ident, $db:ty, people = $people:ident, backend = $backend:expr, begin = $begin:literal, lock = $lock:literal, skip_locked = $skip:literal, snapshot = $snapshot:literal, migrations = $migrations:literal) => {
         impl $store {
             /// How many of the compiled-in migrations the database has not applied.
             pub async fn migrations_pending(&self) -> Result<usize, StoreError> {
@@ -329,8 +330,28 @@ macro_rules! impl_store {
                 Ok(counts)
             }
 
-            async fn execute_idea_once(&self, req: &IdeaRequest<'_>, fingerprint: &[u8], scope: &str) -> Result<Outcome, StoreError> {
+            /// One command on an idea in its own transaction, after the
+            /// people it registers (`new`, with their password hashes).
+            async fn execute_idea_once(
+                &self,
+                new: &[(&Registration, Option<String>)],
+                req: &IdeaRequest<'_>,
+                fingerprint: &[u8],
+                scope: &str,
+            ) -> Result<Outcome, StoreError> {
                 let mut tx = self.begin_write().await?;
+                if !new.is_empty() {
+                    // A replay registers nobody (and a key used for another
+                    // command is refused before anybody is).
+                    if let Some(key) = req.idempotency_key
+                        && let Some(outcome) = Self::stored_outcome(&mut tx, scope, key, fingerprint).await?
+                    {
+                        return Ok(outcome);
+                    }
+                    for (r, hash) in new {
+                        crate::people::$people::insert_user(&mut tx, &r.user, hash.as_deref(), r.by).await?;
+                    }
+                }
                 let outcome = Self::execute_idea_in(&mut tx, req, fingerprint, scope).await?;
                 tx.commit().await?;
                 Ok(outcome)
@@ -676,11 +697,32 @@ macro_rules! impl_store {
                 Ok(())
             }
 
-            #[tracing::instrument(skip_all, fields(idea.id = %req.idea, action = req.command.action().key()))]
             async fn execute_idea(&self, req: IdeaRequest<'_>) -> Result<Outcome, StoreError> {
+                self.execute_idea_registering(&[], req).await
+            }
+
+            #[tracing::instrument(
+                skip_all,
+                fields(idea.id = %req.idea, action = req.command.action().key(), registering = new.len())
+            )]
+            async fn execute_idea_registering(
+                &self,
+                new: &[Registration],
+                req: IdeaRequest<'_>,
+            ) -> Result<Outcome, StoreError> {
                 let scope = idempotency_scope(req.actor);
                 let fingerprint = hash::request(*req.idea.as_uuid(), req.command)?;
-                match self.execute_idea_once(&req, &fingerprint, &scope).await {
+                // Hashed before the transaction: argon2 is slow, the write
+                // lock is not to be held for it. Applicants have none.
+                let mut users = Vec::with_capacity(new.len());
+                for r in new {
+                    let hash = match &r.user.password {
+                        Some(p) => Some(p.hash_blocking().await?),
+                        None => None,
+                    };
+                    users.push((r, hash));
+                }
+                match self.execute_idea_once(&users, &req, &fingerprint, &scope).await {
                     Err(StoreError::Database(e)) if unique_violation(&e).is_some_and(|c| c.contains("idempotency")) => {
                         let key = req.idempotency_key.unwrap_or_default();
                         self.outcome_after_race(&scope, key, &fingerprint).await
@@ -1109,6 +1151,7 @@ macro_rules! impl_store {
 impl_store!(
     SqliteStore,
     sqlx::Sqlite,
+    people = sqlite,
     backend = Backend::Sqlite,
     begin = "BEGIN IMMEDIATE",
     lock = "",
@@ -1119,6 +1162,7 @@ impl_store!(
 impl_store!(
     PgStore,
     sqlx::Postgres,
+    people = postgres,
     backend = Backend::Postgres,
     begin = "BEGIN",
     lock = " FOR UPDATE",

@@ -24,7 +24,7 @@ use mops_core::domain::{
     CallId, Email, FreeText, IdeaId, Language, MeetingId, Motivation, PersonId, PersonName, RegistryNumber, Score,
     SectionKey, Sek, Theme, Title,
 };
-use mops_core::idea::{Applicant, IdeaDetails, NewIdea, Recommendation};
+use mops_core::idea::{IdeaDetails, NewIdea, Recommendation};
 use mops_core::{Actor, IdeaCommand, IdeaState, Stage, table};
 use serde::{Deserialize, Serialize};
 use tower_sessions::Session;
@@ -495,47 +495,61 @@ pub(super) async fn submit(
     else {
         return render_call_page(lang, viewer.as_ref(), &call, version, org_views(), form, errors);
     };
-    // Refused before anyone is registered: a call that takes no ideas now.
+    // Refused at once: a call that takes no ideas now.
     if let Err(e) = call.takes_ideas(Utc::now()) {
         return render_call_page(lang, viewer.as_ref(), &call, version, org_views(), form, vec![e.message(lang.0)]);
     }
-    let lead = match applicant(&state, &email, &name, organisation, language).await {
-        Ok(a) => a,
-        Err(e) => return unavailable(lang, "could not register an applicant", e),
-    };
-    let mut co = Vec::new();
-    for (n, e) in co_applicants {
-        match applicant(&state, &e, &n, organisation, language).await {
-            Ok(a) => co.push(a),
-            Err(err) => return unavailable(lang, "could not register a co-applicant", err),
-        }
-    }
     let key = if form.form_key.trim().is_empty() { form_key() } else { form.form_key.trim().to_owned() };
-    // The idea's id comes from the form's key: sending the form twice
-    // submits one idea.
-    let idea_id = IdeaId::from_uuid(super::derived_id("idea", &format!("{key} {}", lead.person)));
-    let actor = Actor::person(lead.person, []);
-    let command = IdeaCommand::SubmitNew(Box::new(NewIdea {
-        id: idea_id,
-        call: call.id,
-        lead,
-        details: IdeaDetails { title, summary, theme, organisation, co_applicants: co },
-    }));
-    let request = IdeaRequest {
-        call: call.id,
-        idea: idea_id,
-        command: &command,
-        actor: &actor,
-        now: Utc::now(),
-        expected_version: None,
-        idempotency_key: Some(&key),
-    };
-    match state.db.execute_idea(request).await {
-        Ok(_) => Redirect::to(&format!("/utlysningar/{}/tack", call.id)).into_response(),
-        Err(StoreError::Rejected(e)) => {
-            render_call_page(lang, viewer.as_ref(), &call, version, org_views(), form, vec![e.message(lang.0)])
-        }
-        Err(e) => unavailable(lang, "could not submit an idea", e),
+    let mut wanted = vec![(email, name)];
+    wanted.extend(co_applicants.into_iter().map(|(n, e)| (e, n)));
+    // The lead and co-applicants who are not users yet register themselves
+    // in the idea's own transaction: if the submission is refused, nobody
+    // is registered. If a concurrent request registers one of them first
+    // (a double click), once more: they are known now.
+    let mut retried = false;
+    loop {
+        let (mut applicants, new) =
+            match crate::people::resolve_applicants(&state.db, &wanted, organisation, language, None).await {
+                Ok(found) => found,
+                Err(e) => return unavailable(lang, "could not look up the applicants", e),
+            };
+        let lead = applicants.remove(0);
+        // The idea's id comes from the form's key: sending the form twice
+        // submits one idea.
+        let idea_id = IdeaId::from_uuid(super::derived_id("idea", &format!("{key} {}", lead.person)));
+        let actor = Actor::person(lead.person, []);
+        let command = IdeaCommand::SubmitNew(Box::new(NewIdea {
+            id: idea_id,
+            call: call.id,
+            lead,
+            details: IdeaDetails {
+                title: title.clone(),
+                summary: summary.clone(),
+                theme: theme.clone(),
+                organisation,
+                co_applicants: applicants,
+            },
+        }));
+        let request = IdeaRequest {
+            call: call.id,
+            idea: idea_id,
+            command: &command,
+            actor: &actor,
+            now: Utc::now(),
+            expected_version: None,
+            idempotency_key: Some(&key),
+        };
+        return match state.db.execute_idea_registering(&new, request).await {
+            Ok(_) => Redirect::to(&format!("/utlysningar/{}/tack", call.id)).into_response(),
+            Err(StoreError::EmailTaken { .. }) if !retried => {
+                retried = true;
+                continue;
+            }
+            Err(StoreError::Rejected(e)) => {
+                render_call_page(lang, viewer.as_ref(), &call, version, org_views(), form, vec![e.message(lang.0)])
+            }
+            Err(e) => unavailable(lang, "could not submit an idea", e),
+        };
     }
 }
 
@@ -548,19 +562,6 @@ fn parse_co_applicant(line: &str) -> Option<(PersonName, Email)> {
         (n.trim(), e.trim())
     };
     Some((PersonName::parse(name).ok()?, Email::parse(email).ok()?))
-}
-
-/// The applicant with this address (see
-/// [`crate::people::find_or_register_applicant`]); a new one registers
-/// themselves by submitting the form.
-async fn applicant(
-    state: &WebState,
-    email: &Email,
-    name: &PersonName,
-    organisation: mops_core::domain::OrganisationId,
-    language: Language,
-) -> Result<Applicant, crate::people::PeopleError> {
-    crate::people::find_or_register_applicant(&state.db, email, name, organisation, language, None).await
 }
 
 async fn thanks(State(state): State<WebState>, lang: Lang, Viewer(user): Viewer, Path(id): Path<String>) -> Response {
