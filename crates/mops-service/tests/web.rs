@@ -1548,6 +1548,19 @@ async fn the_call_form_edits_sections_seminars_and_criteria_row_by_row(test: &Te
     assert!(input(&r.body, "criterion_2_key").contains(r#"aria-invalid="true""#));
     assert!(!input(&r.body, "section_1_key").contains("aria-invalid"), "only the wrong fields are marked");
     assert_eq!(form_fields(&r.body, "/admin/utlysningar/ny").len(), original.len() + 5, "nothing lost, rows to fill");
+    // In English, in English.
+    let english = format!("{leader}; mops_lang=en");
+    let r = post_fields(&server, "/admin/utlysningar/ny", &english, &fields).await;
+    assert_eq!(r.status, 422, "{r:?}");
+    for text in [
+        "Section 3, key: &quot;Genomförande och tidplan&quot;",
+        "Criterion 3, key: the same key as criterion 1",
+        "Section 7, guidance for applicants: give the Swedish text as well",
+        "<legend>Seminar 1</legend>",
+        "<label for=\"section_0_title_en\">Title in English (optional)</label>",
+    ] {
+        assert!(r.body.contains(text), "{text}: {}", r.body);
+    }
     // A seminar that ends as it starts is the core's problem, told at its row.
     let mut fields = original.clone();
     let starts = value(&fields, "seminar_1_starts_at");
