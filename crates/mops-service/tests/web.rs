@@ -1344,7 +1344,11 @@ async fn the_process_leader_sets_up_calls_and_people(test: &TestDb) {
     set(&mut fields, "closes_at", &opens);
     let r = post_fields(&server, "/admin/utlysningar/ny", &leader, &fields).await;
     assert_eq!(r.status, 422, "{r:?}");
-    assert!(r.body.contains("sista dag för idéer måste ligga efter öppningsdagen"), "{}", r.body);
+    assert!(
+        r.body.contains("<a href=\"#closes_at\">sista dag för idéer måste ligga efter öppningsdagen"),
+        "the summary links to the field: {}",
+        r.body
+    );
 
     // A good one is created as a draft, once however often it is sent.
     let mut fields = form_fields(&page.body, "/admin/utlysningar/ny");
@@ -1530,7 +1534,7 @@ async fn the_call_form_edits_sections_seminars_and_criteria_row_by_row(test: &Te
     let r = post_fields(&server, "/admin/utlysningar/ny", &leader, &fields).await;
     assert_eq!(r.status, 422, "{r:?}");
     for message in [
-        "Avsnitt 3, nyckel: &quot;Genomförande och tidplan&quot; är ingen giltig nyckel",
+        "<a href=\"#section_2_key\">Avsnitt 3, nyckel: &quot;Genomförande och tidplan&quot; är ingen giltig nyckel",
         "Bedömningsgrund 3, nyckel: samma nyckel som bedömningsgrund 1",
         "Avsnitt 7, nyckel: fyll i fältet",
         "Avsnitt 7, rubrik: fyll i fältet",

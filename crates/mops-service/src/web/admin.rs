@@ -202,18 +202,29 @@ fn row_field(name: &str) -> Option<(&str, usize, &str)> {
     Some((kind, index.parse().ok()?, field))
 }
 
-/// What is wrong with a posted form: the messages in the page's language
-/// and the names of the fields they are about (shown `aria-invalid`).
+/// What is wrong with a posted form: the messages in the page's language,
+/// each with the field it is about, if any (the summary links to it), and
+/// the names of those fields (shown `aria-invalid`).
 #[derive(Debug, Default)]
 struct FormErrors {
-    messages: Vec<String>,
+    messages: Vec<FormError>,
     fields: BTreeSet<String>,
 }
 
+#[derive(Debug, Serialize)]
+struct FormError {
+    text: String,
+    field: Option<String>,
+}
+
 impl FormErrors {
-    fn field(&mut self, name: &str, message: String) {
+    fn field(&mut self, name: &str, text: String) {
         self.fields.insert(name.to_owned());
-        self.messages.push(message);
+        self.messages.push(FormError { text, field: Some(name.to_owned()) });
+    }
+
+    fn form(&mut self, text: String) {
+        self.messages.push(FormError { text, field: None });
     }
 
     fn is_empty(&self) -> bool {
@@ -222,8 +233,10 @@ impl FormErrors {
 }
 
 impl std::convert::From<String> for FormErrors {
-    fn from(message: String) -> Self {
-        Self { messages: vec![message], fields: BTreeSet::new() }
+    fn from(text: String) -> Self {
+        let mut errors = Self::default();
+        errors.form(text);
+        errors
     }
 }
 
@@ -657,28 +670,41 @@ impl CallForm {
             scale,
             template,
         };
-        // The core's problems; a seminar's is told at its row, since the
-        // core numbers only the seminars kept.
+        // The core's problems, each at the field it is about. A seminar's is
+        // told at its row: the core numbers only the seminars kept.
         for problem in definition.problems() {
-            let seminar = |s: SeminarId| seminar_rows.get(usize::from(s.0).wrapping_sub(1)).copied();
-            match problem {
-                DefinitionProblem::SeminarEndsBeforeStart { seminar: s } if seminar(s).is_some() => {
-                    let i = seminar(s).unwrap_or_default();
-                    Self::row::<SeminarRow>(&mut errors, lang, i).fail(
-                        "ends_at",
-                        "row_ends",
-                        lang.t("seminar_ends_before_start"),
-                    );
+            use DefinitionProblem as P;
+            let seminar = match &problem {
+                P::SeminarEndsBeforeStart { seminar } => {
+                    Some((*seminar, "ends_at", "row_ends", "seminar_ends_before_start"))
                 }
-                DefinitionProblem::SeminarOutsideDevelopment { seminar: s } if seminar(s).is_some() => {
-                    let i = seminar(s).unwrap_or_default();
-                    Self::row::<SeminarRow>(&mut errors, lang, i).fail(
-                        "starts_at",
-                        "row_starts",
-                        lang.t("seminar_outside_development"),
-                    );
+                P::SeminarOutsideDevelopment { seminar } => {
+                    Some((*seminar, "starts_at", "row_starts", "seminar_outside_development"))
                 }
-                other => errors.messages.push(other.message(lang.0)),
+                _ => None,
+            };
+            if let Some((s, field, label, text)) = seminar
+                && let Some(&i) = seminar_rows.get(usize::from(s.0).wrapping_sub(1))
+            {
+                Self::row::<SeminarRow>(&mut errors, lang, i).fail(field, label, lang.t(text));
+                continue;
+            }
+            let field = match problem {
+                P::ClosesBeforeOpens => Some("closes_at"),
+                P::PanelBeforeClose => Some("panel_at"),
+                P::PlanDeadlineBeforePanel => Some("plan_deadline"),
+                P::DecisionBeforePlanDeadline => Some("decision_meeting_at"),
+                P::NoThemes => Some("themes"),
+                P::NoCapacity => Some("capacity"),
+                P::NoBudget => Some("budget"),
+                P::CeilingOutsideBudget => Some("ceiling"),
+                P::NoCriteria => Some("criterion_0_key"),
+                P::NoMandatorySection => Some("section_0_mandatory"),
+                _ => None,
+            };
+            match field {
+                Some(field) => errors.field(field, problem.message(lang.0)),
+                None => errors.form(problem.message(lang.0)),
             }
         }
         if errors.is_empty() { Ok(definition) } else { Err(errors) }
