@@ -413,6 +413,14 @@ async fn a_round_through_the_browser() {
     staff.sign_in(&leader).await;
     staff.advance(call, CallPhase::Selection).await;
     staff.shot("04-process-leader").await;
+    // Next year's call form from this one: a row of labelled fields per
+    // section, seminar and criterion; a wrong key is named at its row.
+    staff.goto(&format!("/admin/utlysningar/ny?fran={call}")).await;
+    staff.audit("call-form").await;
+    staff.fill("#section_0_key", "Fel nyckel").await;
+    staff.submit("form[action='/admin/utlysningar/ny'] button[type=submit]").await;
+    assert!(staff.body().await.contains("Avsnitt 1, nyckel:"), "the row is named");
+    staff.audit("call-form-errors").await;
     staff.sign_out().await;
 
     // 4. The sector group selects the idea, with a motivation, and confirms.

@@ -1268,7 +1268,9 @@ fn form_fields(body: &str, action: &str) -> Vec<(String, String)> {
         let end = rest.find('>').unwrap_or(rest.len());
         let tag = &rest[..end];
         if tag.starts_with("<input") {
-            if let Some(name) = attr(tag, "name") {
+            // As a browser sends it: an unchecked checkbox not at all.
+            let unchecked = tag.contains("type=\"checkbox\"") && !tag.contains(" checked");
+            if let Some(name) = attr(tag, "name").filter(|_| !unchecked) {
                 fields.push((name, attr(tag, "value").unwrap_or_default()));
             }
         } else if tag.starts_with("<textarea") {
@@ -1318,7 +1320,16 @@ async fn the_process_leader_sets_up_calls_and_people(test: &TestDb) {
     let value = |fields: &[(String, String)], name: &str| fields.iter().find(|(n, _)| n == name).unwrap().1.clone();
     assert_eq!(value(&fields, "title"), round.definition.title.to_string());
     assert!(value(&fields, "opens_at").starts_with("2011-"), "{fields:?}");
-    assert!(value(&fields, "sections").lines().count() == round.definition.template.len(), "{fields:?}");
+    // One row per section, its English too, and two empty rows to fill in.
+    for (i, section) in round.definition.template.iter().enumerate() {
+        assert_eq!(value(&fields, &format!("section_{i}_key")), section.key.to_string());
+        assert_eq!(value(&fields, &format!("section_{i}_title_en")), section.title.en.as_ref().unwrap().to_string());
+        let mandatory = fields.iter().any(|(n, _)| *n == format!("section_{i}_mandatory"));
+        assert_eq!(mandatory, section.mandatory, "section {i} is ticked as mandatory only if it is");
+    }
+    let rows = round.definition.template.len();
+    assert_eq!(value(&fields, &format!("section_{}_key", rows + 1)), "", "two empty rows");
+    assert!(!fields.iter().any(|(n, _)| *n == format!("section_{}_key", rows + 2)), "and no more");
 
     // Bad input: every problem is listed, nothing is created.
     set(&mut fields, "budget", "en miljon");
@@ -1333,7 +1344,11 @@ async fn the_process_leader_sets_up_calls_and_people(test: &TestDb) {
     set(&mut fields, "closes_at", &opens);
     let r = post_fields(&server, "/admin/utlysningar/ny", &leader, &fields).await;
     assert_eq!(r.status, 422, "{r:?}");
-    assert!(r.body.contains("sista dag för idéer måste ligga efter öppningsdagen"), "{}", r.body);
+    assert!(
+        r.body.contains("<a href=\"#closes_at\">sista dag för idéer måste ligga efter öppningsdagen"),
+        "the summary links to the field: {}",
+        r.body
+    );
 
     // A good one is created as a draft, once however often it is sent.
     let mut fields = form_fields(&page.body, "/admin/utlysningar/ny");
@@ -1476,6 +1491,151 @@ async fn the_process_leader_sets_up_calls_and_people(test: &TestDb) {
 
 // ---------------------------------------------------------------------------
 // 11. The pages not walked above: outbox, seminars, the panel's recusals
+
+on_both_backends!(the_call_form_edits_sections_seminars_and_criteria_row_by_row);
+
+/// The plan template, the seminars and the criteria are rows of labelled
+/// fields, English included: edited, added through an empty row, removed by
+/// emptying a row or ticking Remove, and a wrong row is named.
+async fn the_call_form_edits_sections_seminars_and_criteria_row_by_row(test: &TestDb) {
+    use mops_core::call::TemplateSection;
+    use mops_core::domain::{LocalizedText, SectionKey};
+
+    let round = round(test, 26, Upto::Open).await;
+    let server = Server::start(test.db.clone(), 1000).await;
+    let leader = server.sign_in(&email(&round, round.process_leader)).await;
+    let last_year = &round.definition;
+    let copy = format!("/admin/utlysningar/ny?fran={}", round.call_id);
+    let page = server.get(&copy, Some(&leader)).await;
+    assert_eq!(page.status, 200, "{page:?}");
+    let original = form_fields(&page.body, "/admin/utlysningar/ny");
+    let value = |fields: &[(String, String)], name: &str| {
+        fields.iter().find(|(n, _)| n == name).unwrap_or_else(|| panic!("a field {name}")).1.clone()
+    };
+
+    // Each row is a group with a legend, each field has its label, and
+    // last year's English is in the form.
+    for legend in ["Avsnitt 1", "Avsnitt 8", "Seminarium 5", "Bedömningsgrund 5"] {
+        assert!(page.body.contains(&format!("<legend>{legend}</legend>")), "{legend}: {}", page.body);
+    }
+    for (name, _) in original.iter().filter(|(n, _)| n != "form_key") {
+        assert!(page.body.contains(&format!("<label for=\"{name}\"")), "a label for {name}");
+    }
+    assert_eq!(value(&original, "seminar_1_title_en"), "Aim, objectives and method");
+    assert_eq!(value(&original, "criterion_2_name_en"), "Collaboration between the parties");
+    assert_eq!(value(&original, "section_0_guidance"), last_year.template[0].guidance.as_ref().unwrap().sv.to_string());
+
+    // Wrong rows: each is named with its field, the field is marked, what
+    // was typed comes back, and nothing is created.
+    let mut fields = original.clone();
+    set(&mut fields, "section_2_key", "Genomförande och tidplan");
+    set(&mut fields, "criterion_2_key", "relevans");
+    set(&mut fields, "section_6_guidance_en", "Only in English");
+    let r = post_fields(&server, "/admin/utlysningar/ny", &leader, &fields).await;
+    assert_eq!(r.status, 422, "{r:?}");
+    for message in [
+        "<a href=\"#section_2_key\">Avsnitt 3, nyckel: &quot;Genomförande och tidplan&quot; är ingen giltig nyckel",
+        "Bedömningsgrund 3, nyckel: samma nyckel som bedömningsgrund 1",
+        "Avsnitt 7, nyckel: fyll i fältet",
+        "Avsnitt 7, rubrik: fyll i fältet",
+        "Avsnitt 7, vägledning till de sökande: skriv texten på svenska också",
+    ] {
+        assert!(r.body.contains(message), "{message}: {}", r.body);
+    }
+    let input = |body: &str, name: &str| {
+        let start = body.find(&format!("<input id=\"{name}\"")).unwrap_or_else(|| panic!("an input {name}"));
+        body[start..start + body[start..].find('>').unwrap()].to_owned()
+    };
+    let key = input(&r.body, "section_2_key");
+    assert!(key.contains(r#"value="Genomförande och tidplan""#) && key.contains(r#"aria-invalid="true""#), "{key}");
+    assert!(key.contains(r#"aria-describedby="key-help""#), "{key}");
+    assert!(input(&r.body, "criterion_2_key").contains(r#"aria-invalid="true""#));
+    assert!(!input(&r.body, "section_1_key").contains("aria-invalid"), "only the wrong fields are marked");
+    assert_eq!(form_fields(&r.body, "/admin/utlysningar/ny").len(), original.len() + 5, "nothing lost, rows to fill");
+    // In English, in English.
+    let english = format!("{leader}; mops_lang=en");
+    let r = post_fields(&server, "/admin/utlysningar/ny", &english, &fields).await;
+    assert_eq!(r.status, 422, "{r:?}");
+    for text in [
+        "Section 3, key: &quot;Genomförande och tidplan&quot;",
+        "Criterion 3, key: the same key as criterion 1",
+        "Section 7, guidance for applicants: give the Swedish text as well",
+        "<legend>Seminar 1</legend>",
+        "<label for=\"section_0_title_en\">Title in English (optional)</label>",
+    ] {
+        assert!(r.body.contains(text), "{text}: {}", r.body);
+    }
+    // A seminar that ends as it starts is the core's problem, told at its row.
+    let mut fields = original.clone();
+    let starts = value(&fields, "seminar_1_starts_at");
+    set(&mut fields, "seminar_1_ends_at", &starts);
+    let r = post_fields(&server, "/admin/utlysningar/ny", &leader, &fields).await;
+    assert_eq!(r.status, 422, "{r:?}");
+    assert!(r.body.contains("Seminarium 2, slutar: seminariet måste sluta efter att det har börjat"), "{}", r.body);
+    assert!(input(&r.body, "seminar_1_ends_at").contains(r#"aria-invalid="true""#));
+    assert_eq!(test.db.calls().await.unwrap().len(), 1, "nothing is created");
+
+    // Edited, added and removed rows.
+    let mut fields = original.clone();
+    set(&mut fields, "section_1_title_en", "Aims and objectives");
+    fields.retain(|(n, _)| n != "section_0_mandatory");
+    set(&mut fields, "section_6_key", "etik");
+    set(&mut fields, "section_6_title", "Etiska överväganden");
+    set(&mut fields, "section_6_title_en", "Ethical considerations");
+    set(&mut fields, "section_6_guidance", "Beskriv vilka etiska frågor projektet väcker.");
+    fields.push(("section_6_mandatory".into(), "on".into()));
+    set(&mut fields, "seminar_1_title", "Syfte, mål och metoder");
+    fields.push(("seminar_2_remove".into(), "on".into()));
+    set(&mut fields, "criterion_0_name_en", "Relevance to the organisations");
+    for field in ["key", "name", "name_en"] {
+        set(&mut fields, &format!("criterion_1_{field}"), "");
+    }
+    let r = post_fields(&server, "/admin/utlysningar/ny", &leader, &fields).await;
+    assert_eq!(r.see_other(), "/admin", "{r:?}");
+    let calls = test.db.calls().await.unwrap();
+    let new = calls.iter().filter_map(|c| c.state.call()).find(|c| c.id != round.call_id).expect("a new call");
+    let stored = &new.definition;
+
+    let mut template = last_year.template.clone();
+    template[0].mandatory = false;
+    template[1].title = LocalizedText::sv_en("Syfte och mål", "Aims and objectives").unwrap();
+    template.push(TemplateSection {
+        key: SectionKey::parse("etik").unwrap(),
+        title: LocalizedText::sv_en("Etiska överväganden", "Ethical considerations").unwrap(),
+        guidance: Some(LocalizedText::sv("Beskriv vilka etiska frågor projektet väcker.").unwrap()),
+        mandatory: true,
+    });
+    assert_eq!(stored.template, template, "in row order, English and mandatory flags as typed");
+    let mut criteria = vec![last_year.criteria[0].clone(), last_year.criteria[2].clone()];
+    criteria[0].name = LocalizedText::sv_en("Relevans för verksamheterna", "Relevance to the organisations").unwrap();
+    assert_eq!(stored.criteria, criteria, "the emptied row is gone");
+    let seminars = &stored.timeline.seminars;
+    assert_eq!(seminars.len(), 2, "the seminar ticked Remove is gone");
+    assert_eq!(seminars.iter().map(|s| s.id.0).collect::<Vec<_>>(), [1, 2]);
+    assert_eq!(seminars[0].title, last_year.timeline.seminars[0].title);
+    assert_eq!(
+        seminars[1].title,
+        LocalizedText::sv_en("Syfte, mål och metoder", "Aim, objectives and method").unwrap()
+    );
+    assert_eq!(seminars[1].location, last_year.timeline.seminars[1].location);
+    let moved = seminars[1].starts_at - last_year.timeline.seminars[1].starts_at;
+    assert!(moved >= Duration::days(365) && moved <= Duration::days(366), "a year later: {moved}");
+
+    // The draft's edit form shows it all back, and saving it unchanged
+    // changes nothing.
+    let edit = format!("/admin/utlysningar/{}/andra", new.id);
+    let page = server.get(&edit, Some(&leader)).await;
+    assert_eq!(page.status, 200, "{page:?}");
+    let fields = form_fields(&page.body, &edit);
+    assert_eq!(value(&fields, "section_1_title_en"), "Aims and objectives");
+    assert_eq!(value(&fields, "section_6_key"), "etik");
+    assert_eq!(value(&fields, "criterion_1_key"), "samverkan");
+    assert_eq!(value(&fields, "criterion_2_key"), "", "an empty row to fill in");
+    let r = post_fields(&server, &edit, &leader, &fields).await;
+    assert_eq!(r.see_other(), "/admin", "{r:?}");
+    let again = test.db.call(new.id).await.unwrap().unwrap();
+    assert_eq!(&again.state.call().unwrap().definition, stored);
+}
 
 on_both_backends!(the_outbox_seminars_and_recusals);
 

@@ -2,7 +2,7 @@
 //! template, criteria, capacity and budget), made new or from last year's
 //! call, and edited while it is a draft; people and their roles.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -11,10 +11,11 @@ use axum::routing::{get, post};
 use axum::{Form, Router};
 use chrono::{DateTime, Datelike, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Europe::Stockholm;
+use mops_core::DefinitionProblem;
 use mops_core::call::{CallCommand, CallDefinition, Criterion, Seminar, SeminarId, TemplateSection, Timeline};
 use mops_core::domain::{
-    CallId, CriterionKey, Email, Language, LocalizedText, ParseError, PersonId, PersonName, ScoreScale, SectionKey,
-    Sek, Theme, Title,
+    CallId, CriterionKey, Email, FreeText, Language, LocalizedText, ParseError, PersonId, PersonName, ScoreScale,
+    SectionKey, Sek, Theme, Title,
 };
 use serde::{Deserialize, Serialize};
 use tower_sessions::Session;
@@ -43,54 +44,273 @@ pub(super) fn routes() -> Router<WebState> {
 // The call form
 
 /// The call form as typed: every field a string, so what was typed comes
-/// back with the errors.
-#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+/// back with the errors. Sections, seminars and criteria are rows of their
+/// own fields, posted with their index in the name (`section_0_key`,
+/// `seminar_1_title_en`, `criterion_2_name`), so an unchecked checkbox,
+/// which the browser does not send, cannot shift a row.
+#[derive(Debug, Default, Clone, Serialize)]
 pub(super) struct CallForm {
-    #[serde(default)]
     title: String,
-    #[serde(default)]
     title_en: String,
-    #[serde(default)]
     description: String,
-    #[serde(default)]
     description_en: String,
-    #[serde(default)]
     sector_group: String,
-    #[serde(default)]
     themes: String,
-    #[serde(default)]
     opens_at: String,
-    #[serde(default)]
     closes_at: String,
-    #[serde(default)]
     panel_at: String,
-    #[serde(default)]
     plan_deadline: String,
-    #[serde(default)]
     decision_meeting_at: String,
-    #[serde(default)]
-    seminars: String,
-    #[serde(default)]
+    seminars: Vec<SeminarRow>,
     capacity: String,
-    #[serde(default)]
     budget: String,
-    #[serde(default)]
     ceiling: String,
-    #[serde(default)]
-    criteria: String,
-    #[serde(default)]
+    criteria: Vec<CriterionRow>,
     scale_min: String,
-    #[serde(default)]
     scale_max: String,
-    #[serde(default)]
-    sections: String,
-    #[serde(default)]
+    sections: Vec<SectionRow>,
     version: Option<i64>,
-    #[serde(default)]
     form_key: String,
-    /// The call this one was copied from, whose English texts are kept.
-    #[serde(default)]
-    fran: String,
+}
+
+/// A section of the plan template as typed.
+#[derive(Debug, Default, Clone, Serialize)]
+struct SectionRow {
+    key: String,
+    title: String,
+    title_en: String,
+    guidance: String,
+    guidance_en: String,
+    mandatory: bool,
+    remove: bool,
+}
+
+/// A seminar as typed.
+#[derive(Debug, Default, Clone, Serialize)]
+struct SeminarRow {
+    starts_at: String,
+    ends_at: String,
+    title: String,
+    title_en: String,
+    location: String,
+    remove: bool,
+}
+
+/// An assessment criterion as typed.
+#[derive(Debug, Default, Clone, Serialize)]
+struct CriterionRow {
+    key: String,
+    name: String,
+    name_en: String,
+    remove: bool,
+}
+
+/// One row of the form: its fields by name, and whether it is blank.
+trait Row: Default {
+    /// The prefix of its field names (`section` in `section_0_key`), and
+    /// the text key of its name on the page ("Avsnitt").
+    const KIND: &'static str;
+    fn set(&mut self, field: &str, value: String);
+    /// Whether nothing is typed in it (its checkboxes do not count).
+    fn is_blank(&self) -> bool;
+    fn removed(&self) -> bool;
+    /// Whether the row becomes part of the call.
+    fn counts(&self) -> bool {
+        !self.removed() && !self.is_blank()
+    }
+}
+
+fn blank(values: &[&str]) -> bool {
+    values.iter().all(|v| v.trim().is_empty())
+}
+
+impl Row for SectionRow {
+    const KIND: &'static str = "section";
+    fn set(&mut self, field: &str, value: String) {
+        match field {
+            "key" => self.key = value,
+            "title" => self.title = value,
+            "title_en" => self.title_en = value,
+            "guidance" => self.guidance = value,
+            "guidance_en" => self.guidance_en = value,
+            "mandatory" => self.mandatory = true,
+            "remove" => self.remove = true,
+            _ => {}
+        }
+    }
+    fn is_blank(&self) -> bool {
+        blank(&[&self.key, &self.title, &self.title_en, &self.guidance, &self.guidance_en])
+    }
+    fn removed(&self) -> bool {
+        self.remove
+    }
+}
+
+impl Row for SeminarRow {
+    const KIND: &'static str = "seminar";
+    fn set(&mut self, field: &str, value: String) {
+        match field {
+            "starts_at" => self.starts_at = value,
+            "ends_at" => self.ends_at = value,
+            "title" => self.title = value,
+            "title_en" => self.title_en = value,
+            "location" => self.location = value,
+            "remove" => self.remove = true,
+            _ => {}
+        }
+    }
+    fn is_blank(&self) -> bool {
+        blank(&[&self.starts_at, &self.ends_at, &self.title, &self.title_en, &self.location])
+    }
+    fn removed(&self) -> bool {
+        self.remove
+    }
+}
+
+impl Row for CriterionRow {
+    const KIND: &'static str = "criterion";
+    fn set(&mut self, field: &str, value: String) {
+        match field {
+            "key" => self.key = value,
+            "name" => self.name = value,
+            "name_en" => self.name_en = value,
+            "remove" => self.remove = true,
+            _ => {}
+        }
+    }
+    fn is_blank(&self) -> bool {
+        blank(&[&self.key, &self.name, &self.name_en])
+    }
+    fn removed(&self) -> bool {
+        self.remove
+    }
+}
+
+/// How many empty rows of each kind the page offers to fill in.
+const EMPTY_ROWS: usize = 2;
+
+/// Pads `rows` with empty ones until the last [`EMPTY_ROWS`] are empty.
+fn pad<R: Row>(rows: &mut Vec<R>) {
+    let empty = rows.iter().rev().take_while(|r| r.is_blank() && !r.removed()).count();
+    rows.extend((empty..EMPTY_ROWS).map(|_| R::default()));
+}
+
+/// `section_2_title_en` → (`section`, 2, `title_en`).
+fn row_field(name: &str) -> Option<(&str, usize, &str)> {
+    let (kind, rest) = name.split_once('_')?;
+    let (index, field) = rest.split_once('_')?;
+    Some((kind, index.parse().ok()?, field))
+}
+
+/// What is wrong with a posted form: the messages in the page's language,
+/// each with the field it is about, if any (the summary links to it), and
+/// the names of those fields (shown `aria-invalid`).
+#[derive(Debug, Default)]
+struct FormErrors {
+    messages: Vec<FormError>,
+    fields: BTreeSet<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct FormError {
+    text: String,
+    field: Option<String>,
+}
+
+impl FormErrors {
+    fn field(&mut self, name: &str, text: String) {
+        self.fields.insert(name.to_owned());
+        self.messages.push(FormError { text, field: Some(name.to_owned()) });
+    }
+
+    fn form(&mut self, text: String) {
+        self.messages.push(FormError { text, field: None });
+    }
+
+    fn is_empty(&self) -> bool {
+        self.messages.is_empty()
+    }
+}
+
+impl std::convert::From<String> for FormErrors {
+    fn from(text: String) -> Self {
+        let mut errors = Self::default();
+        errors.form(text);
+        errors
+    }
+}
+
+/// "Rubrik på engelska" → "rubrik på engelska", for a field named inside a
+/// sentence.
+fn lower_first(s: &str) -> String {
+    let mut chars = s.chars();
+    chars.next().map(|c| c.to_lowercase().chain(chars).collect()).unwrap_or_default()
+}
+
+/// The problems of one row, each naming the row and the field:
+/// "Avsnitt 2, nyckel: …".
+struct RowCheck<'a> {
+    errors: &'a mut FormErrors,
+    lang: Lang,
+    kind: &'static str,
+    index: usize,
+}
+
+impl RowCheck<'_> {
+    fn fail(&mut self, field: &str, label: &str, message: &str) {
+        let lang = self.lang;
+        let text = format!("{} {}, {}: {message}", lang.t(self.kind), self.index + 1, lower_first(lang.t(label)));
+        self.errors.field(&format!("{}_{}_{field}", self.kind, self.index), text);
+    }
+
+    fn parse_error(&self, e: &ParseError) -> String {
+        if self.lang.0 == Language::Sv { e.message_sv() } else { e.to_string() }
+    }
+
+    fn key<K>(&mut self, value: &str, parse: impl Fn(&str) -> Result<K, ParseError>) -> Option<K> {
+        match value.trim() {
+            "" => {
+                self.fail("key", "row_key", self.lang.t("field_required"));
+                None
+            }
+            v => parse(v).map_err(|e| self.fail("key", "row_key", &self.parse_error(&e))).ok(),
+        }
+    }
+
+    /// A Swedish text and its optional English, from two fields: `None`
+    /// when either is wrong; `Some(None)` when both are empty and the text
+    /// is optional.
+    fn text(
+        &mut self,
+        (field, label, sv): (&str, &str, &str),
+        (field_en, label_en, en): (&str, &str, &str),
+        required: bool,
+    ) -> Option<Option<LocalizedText>> {
+        let (sv, en) = (sv.trim(), en.trim());
+        if sv.is_empty() {
+            match (required, en.is_empty()) {
+                (true, _) => self.fail(field, label, self.lang.t("field_required")),
+                (false, false) => self.fail(field, label, self.lang.t("needs_swedish")),
+                (false, true) => return Some(None),
+            }
+            return None;
+        }
+        let sv = FreeText::parse(sv).map_err(|e| self.fail(field, label, &self.parse_error(&e))).ok();
+        let en = match en {
+            "" => Some(None),
+            en => FreeText::parse(en).map(Some).map_err(|e| self.fail(field_en, label_en, &self.parse_error(&e))).ok(),
+        };
+        Some(Some(LocalizedText { sv: sv?, en: en? }))
+    }
+
+    fn instant(&mut self, field: &str, label: &str, value: &str) -> Option<DateTime<Utc>> {
+        let t = parse_local(value);
+        if t.is_none() {
+            let message = if value.trim().is_empty() { "field_required" } else { "time_invalid" };
+            self.fail(field, label, self.lang.t(message));
+        }
+        t
+    }
 }
 
 /// `2027-03-01T13:00`, Stockholm time, as a `datetime-local` field shows it.
@@ -110,14 +330,65 @@ fn kronor(s: Sek) -> String {
     s.number(' ')
 }
 
+fn english(text: &LocalizedText) -> String {
+    text.en.as_ref().map(ToString::to_string).unwrap_or_default()
+}
+
 impl CallForm {
+    /// The form as posted. Fields it does not know are ignored; rows come
+    /// in the order of their index.
+    fn from_pairs(pairs: Vec<(String, String)>) -> Result<Self, String> {
+        let mut form = Self::default();
+        let mut sections = BTreeMap::<usize, SectionRow>::new();
+        let mut seminars = BTreeMap::<usize, SeminarRow>::new();
+        let mut criteria = BTreeMap::<usize, CriterionRow>::new();
+        for (name, value) in pairs {
+            match row_field(&name) {
+                Some((SectionRow::KIND, i, field)) => sections.entry(i).or_default().set(field, value),
+                Some((SeminarRow::KIND, i, field)) => seminars.entry(i).or_default().set(field, value),
+                Some((CriterionRow::KIND, i, field)) => criteria.entry(i).or_default().set(field, value),
+                _ => {
+                    let slot = match name.as_str() {
+                        "title" => &mut form.title,
+                        "title_en" => &mut form.title_en,
+                        "description" => &mut form.description,
+                        "description_en" => &mut form.description_en,
+                        "sector_group" => &mut form.sector_group,
+                        "themes" => &mut form.themes,
+                        "opens_at" => &mut form.opens_at,
+                        "closes_at" => &mut form.closes_at,
+                        "panel_at" => &mut form.panel_at,
+                        "plan_deadline" => &mut form.plan_deadline,
+                        "decision_meeting_at" => &mut form.decision_meeting_at,
+                        "capacity" => &mut form.capacity,
+                        "budget" => &mut form.budget,
+                        "ceiling" => &mut form.ceiling,
+                        "scale_min" => &mut form.scale_min,
+                        "scale_max" => &mut form.scale_max,
+                        "form_key" => &mut form.form_key,
+                        "version" => {
+                            form.version = Some(value.trim().parse().map_err(|_| format!("version {value:?}"))?);
+                            continue;
+                        }
+                        _ => continue,
+                    };
+                    *slot = value;
+                }
+            }
+        }
+        form.sections = sections.into_values().collect();
+        form.seminars = seminars.into_values().collect();
+        form.criteria = criteria.into_values().collect();
+        Ok(form)
+    }
+
     fn from_definition(d: &CallDefinition, version: Option<i64>) -> Self {
         let t = &d.timeline;
         Self {
             title: d.title.to_string(),
             title_en: d.title_en.as_ref().map(ToString::to_string).unwrap_or_default(),
             description: d.description.sv.to_string(),
-            description_en: d.description.en.as_ref().map(ToString::to_string).unwrap_or_default(),
+            description_en: english(&d.description),
             sector_group: d.sector_group.to_string(),
             themes: d.themes.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"),
             opens_at: local(t.opens_at),
@@ -128,43 +399,50 @@ impl CallForm {
             seminars: t
                 .seminars
                 .iter()
-                .map(|s| {
-                    format!(
-                        "{} | {} | {} | {}",
-                        local(s.starts_at).replace('T', " "),
-                        local(s.ends_at).replace('T', " "),
-                        s.title.sv,
-                        s.location
-                    )
+                .map(|s| SeminarRow {
+                    starts_at: local(s.starts_at),
+                    ends_at: local(s.ends_at),
+                    title: s.title.sv.to_string(),
+                    title_en: english(&s.title),
+                    location: s.location.clone(),
+                    remove: false,
                 })
-                .collect::<Vec<_>>()
-                .join("\n"),
+                .collect(),
             capacity: d.capacity.to_string(),
             budget: kronor(d.budget),
             ceiling: d.ceiling.map(kronor).unwrap_or_default(),
-            criteria: d.criteria.iter().map(|c| format!("{} | {}", c.key, c.name.sv)).collect::<Vec<_>>().join("\n"),
+            criteria: d
+                .criteria
+                .iter()
+                .map(|c| CriterionRow {
+                    key: c.key.to_string(),
+                    name: c.name.sv.to_string(),
+                    name_en: english(&c.name),
+                    remove: false,
+                })
+                .collect(),
             scale_min: d.scale.min().to_string(),
             scale_max: d.scale.max().to_string(),
             sections: d
                 .template
                 .iter()
-                .map(|s| {
-                    let kind = if s.mandatory { "obligatorisk" } else { "valfri" };
-                    match &s.guidance {
-                        Some(g) => format!("{} | {} | {kind} | {}", s.key, s.title.sv, g.sv),
-                        None => format!("{} | {} | {kind}", s.key, s.title.sv),
-                    }
+                .map(|s| SectionRow {
+                    key: s.key.to_string(),
+                    title: s.title.sv.to_string(),
+                    title_en: english(&s.title),
+                    guidance: s.guidance.as_ref().map(|g| g.sv.to_string()).unwrap_or_default(),
+                    guidance_en: s.guidance.as_ref().map(english).unwrap_or_default(),
+                    mandatory: s.mandatory,
+                    remove: false,
                 })
-                .collect::<Vec<_>>()
-                .join("\n"),
+                .collect(),
             version,
             form_key: Uuid::new_v4().to_string(),
-            fran: String::new(),
         }
     }
 
-    /// Last year's call as the start of this year's: the same text,
-    /// template and criteria, every date a year later.
+    /// Last year's call as the start of this year's: the same texts, in
+    /// both languages, template and criteria, every date a year later.
     fn next_year(d: &CallDefinition) -> Self {
         let later = |t: DateTime<Utc>| {
             let s = t.with_timezone(&Stockholm);
@@ -188,131 +466,161 @@ impl CallForm {
         Self::from_definition(&next, None)
     }
 
+    /// The form with empty rows to fill in after the filled ones.
+    fn with_empty_rows(&self) -> Self {
+        let mut form = self.clone();
+        pad(&mut form.sections);
+        pad(&mut form.seminars);
+        pad(&mut form.criteria);
+        form
+    }
+
+    fn row<'a, R: Row>(errors: &'a mut FormErrors, lang: Lang, index: usize) -> RowCheck<'a> {
+        RowCheck { errors, lang, kind: R::KIND, index }
+    }
+
+    /// The template's sections, in row order; a blank or removed row is
+    /// left out. A key used twice is named at its second row.
+    fn template(&self, lang: Lang, errors: &mut FormErrors) -> Vec<TemplateSection> {
+        let mut template = Vec::new();
+        let mut first = BTreeMap::new();
+        for (i, s) in self.sections.iter().enumerate().filter(|(_, s)| s.counts()) {
+            let mut row = Self::row::<SectionRow>(errors, lang, i);
+            let key = row.key(&s.key, SectionKey::parse);
+            if let Some(k) = &key
+                && let Some(earlier) = first.insert(k.to_string(), i)
+            {
+                let message = format!("{} {} {}", lang.t("duplicate_key"), lower_first(lang.t("section")), earlier + 1);
+                row.fail("key", "row_key", &message);
+            }
+            let title =
+                row.text(("title", "row_title", &s.title), ("title_en", "row_title_en", &s.title_en), true).flatten();
+            let guidance = row.text(
+                ("guidance", "row_guidance", &s.guidance),
+                ("guidance_en", "row_guidance_en", &s.guidance_en),
+                false,
+            );
+            if let (Some(key), Some(title), Some(guidance)) = (key, title, guidance) {
+                template.push(TemplateSection { key, title, guidance, mandatory: s.mandatory });
+            }
+        }
+        template
+    }
+
+    /// The seminars, in row order, numbered from 1 as they are kept, and
+    /// the row of each (for naming the row in the core's problems).
+    fn seminars(&self, lang: Lang, errors: &mut FormErrors) -> (Vec<Seminar>, Vec<usize>) {
+        let mut seminars = Vec::new();
+        let mut rows = Vec::new();
+        for (i, s) in self.seminars.iter().enumerate().filter(|(_, s)| s.counts()) {
+            rows.push(i);
+            let id = SeminarId(rows.len() as u16);
+            let mut row = Self::row::<SeminarRow>(errors, lang, i);
+            let starts_at = row.instant("starts_at", "row_starts", &s.starts_at);
+            let ends_at = row.instant("ends_at", "row_ends", &s.ends_at);
+            let title =
+                row.text(("title", "row_title", &s.title), ("title_en", "row_title_en", &s.title_en), true).flatten();
+            let location = s.location.trim();
+            if location.is_empty() {
+                row.fail("location", "row_location", lang.t("field_required"));
+            }
+            if let (Some(starts_at), Some(ends_at), Some(title), false) =
+                (starts_at, ends_at, title, location.is_empty())
+            {
+                seminars.push(Seminar { id, title, starts_at, ends_at, location: location.to_owned() });
+            }
+        }
+        (seminars, rows)
+    }
+
+    /// The assessment criteria, in row order.
+    fn criteria(&self, lang: Lang, errors: &mut FormErrors) -> Vec<Criterion> {
+        let mut criteria = Vec::new();
+        let mut first = BTreeMap::new();
+        for (i, c) in self.criteria.iter().enumerate().filter(|(_, c)| c.counts()) {
+            let mut row = Self::row::<CriterionRow>(errors, lang, i);
+            let key = row.key(&c.key, CriterionKey::parse);
+            if let Some(k) = &key
+                && let Some(earlier) = first.insert(k.to_string(), i)
+            {
+                let message =
+                    format!("{} {} {}", lang.t("duplicate_key"), lower_first(lang.t("criterion")), earlier + 1);
+                row.fail("key", "row_key", &message);
+            }
+            let name = row.text(("name", "row_name", &c.name), ("name_en", "row_name_en", &c.name_en), true).flatten();
+            if let (Some(key), Some(name)) = (key, name) {
+                criteria.push(Criterion { key, name });
+            }
+        }
+        criteria
+    }
+
     /// The definition this form describes, or every problem with it, in
-    /// the page's language. English texts of `previous` are kept where the
-    /// Swedish text is unchanged.
-    fn definition(&self, lang: Lang, previous: Option<&CallDefinition>) -> Result<CallDefinition, Vec<String>> {
+    /// the page's language, each naming its field (and row).
+    fn definition(&self, lang: Lang) -> Result<CallDefinition, FormErrors> {
         let sv = lang.0 == Language::Sv;
-        let mut errors = Vec::new();
-        let say =
-            |field: &str, e: ParseError| format!("{}: {}", field, if sv { e.message_sv() } else { e.to_string() });
+        let mut errors = FormErrors::default();
+        let say = |label: &str, e: ParseError| {
+            format!("{}: {}", lang.t(label), if sv { e.message_sv() } else { e.to_string() })
+        };
         macro_rules! field {
-            ($name:expr, $r:expr) => {
-                $r.map_err(|e| errors.push(say(lang.t($name), e))).ok()
+            ($input:expr, $label:expr, $r:expr) => {
+                $r.map_err(|e| errors.field($input, say($label, e))).ok()
             };
         }
-        let title = field!("call_title", Title::parse(self.title.trim()));
+        let title = field!("title", "call_title", Title::parse(self.title.trim()));
         let title_en = match self.title_en.trim() {
             "" => Some(None),
-            t => field!("call_title_en", Title::parse(t)).map(Some),
+            t => field!("title_en", "call_title_en", Title::parse(t)).map(Some),
         };
         let description = match self.description_en.trim() {
-            "" => field!("call_description", LocalizedText::sv(self.description.trim())),
-            en => field!("call_description", LocalizedText::sv_en(self.description.trim(), en)),
+            "" => field!("description", "call_description", LocalizedText::sv(self.description.trim())),
+            en => field!("description", "call_description", LocalizedText::sv_en(self.description.trim(), en)),
         };
         let mut themes = Vec::new();
-        for line in lines(&self.themes) {
-            if let Some(t) = field!("themes", Theme::parse(line)) {
+        for line in self.themes.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            if let Some(t) = field!("themes", "themes", Theme::parse(line)) {
                 themes.push(t);
             }
         }
-        let capacity =
-            self.capacity.trim().parse::<u32>().map_err(|_| errors.push(lang.t("capacity_invalid").to_owned())).ok();
-        let budget = Sek::parse(&self.budget).map_err(|e| errors.push(say(lang.t("budget"), e))).ok();
+        let capacity = self
+            .capacity
+            .trim()
+            .parse::<u32>()
+            .map_err(|_| errors.field("capacity", lang.t("capacity_invalid").to_owned()))
+            .ok();
+        let budget = field!("budget", "budget", Sek::parse(&self.budget));
         let ceiling = match self.ceiling.trim() {
             "" => Some(None),
-            c => Sek::parse(c).map(Some).map_err(|e| errors.push(say(lang.t("ceiling"), e))).ok(),
+            c => field!("ceiling", "ceiling", Sek::parse(c)).map(Some),
         };
         let scale = match (self.scale_min.trim().parse::<u8>(), self.scale_max.trim().parse::<u8>()) {
-            (Ok(min), Ok(max)) => ScoreScale::new(min, max).map_err(|e| errors.push(say(lang.t("scale"), e))).ok(),
+            (Ok(min), Ok(max)) => field!("scale_min", "scale", ScoreScale::new(min, max)),
             _ => {
-                errors.push(lang.t("scale_invalid").to_owned());
+                errors.field("scale_min", lang.t("scale_invalid").to_owned());
                 None
             }
         };
-        let mut instant = |key: &str, value: &str| {
-            let t = parse_local(value);
-            if t.is_none() {
-                errors.push(format!("{}: {}", lang.t(key), lang.t("time_invalid")));
-            }
-            t
-        };
-        let opens_at = instant("opens", &self.opens_at);
-        let closes_at = instant("closes", &self.closes_at);
-        let panel_at = instant("panel_day", &self.panel_at);
-        let plan_deadline = instant("plan_deadline", &self.plan_deadline);
-        let decision_meeting_at = instant("decision_meeting", &self.decision_meeting_at);
-
-        let mut seminars = Vec::new();
-        for (n, line) in lines(&self.seminars).enumerate() {
-            let cols: Vec<&str> = line.split('|').map(str::trim).collect();
-            let id = SeminarId(n as u16 + 1);
-            let parsed = match cols.as_slice() {
-                [start, end, title, location] => parse_local(start)
-                    .zip(parse_local(end))
-                    .zip(LocalizedText::sv(title).ok())
-                    .map(|((s, e), t)| (s, e, t, (*location).to_owned())),
-                _ => None,
-            };
-            match parsed {
-                Some((starts_at, ends_at, mut title, location)) => {
-                    keep_english(
-                        &mut title,
-                        previous.and_then(|p| p.timeline.seminars.iter().find(|s| s.id == id)).map(|s| &s.title),
-                    );
-                    seminars.push(Seminar { id, title, starts_at, ends_at, location });
+        macro_rules! instant {
+            ($input:expr, $label:expr, $value:expr) => {{
+                let t = parse_local($value);
+                if t.is_none() {
+                    errors.field($input, format!("{}: {}", lang.t($label), lang.t("time_invalid")));
                 }
-                None => {
-                    errors.push(format!("{} {}: {line:?} – {}", lang.t("seminar"), n + 1, lang.t("seminar_line_help")))
-                }
-            }
+                t
+            }};
         }
-        let mut template = Vec::new();
-        for line in lines(&self.sections) {
-            let cols: Vec<&str> = line.split('|').map(str::trim).collect();
-            let parsed = match cols.as_slice() {
-                [key, title, kind, rest @ ..] if rest.len() <= 1 => SectionKey::parse(key)
-                    .ok()
-                    .zip(LocalizedText::sv(title).ok())
-                    .zip(match kind.to_lowercase().as_str() {
-                        "obligatorisk" | "mandatory" | "ja" | "yes" => Some(true),
-                        "valfri" | "optional" | "nej" | "no" => Some(false),
-                        _ => None,
-                    })
-                    .map(|((k, t), m)| (k, t, m, rest.first().and_then(|g| LocalizedText::sv(g).ok()))),
-                _ => None,
-            };
-            match parsed {
-                Some((key, mut title, mandatory, mut guidance)) => {
-                    let old = previous.and_then(|p| p.template.iter().find(|s| s.key == key));
-                    keep_english(&mut title, old.map(|s| &s.title));
-                    if let Some(g) = guidance.as_mut() {
-                        keep_english(g, old.and_then(|s| s.guidance.as_ref()));
-                    }
-                    template.push(TemplateSection { key, title, guidance, mandatory });
-                }
-                None => errors.push(format!("{}: {line:?} – {}", lang.t("template"), lang.t("section_line_help"))),
-            }
-        }
-        let mut criteria = Vec::new();
-        for line in lines(&self.criteria) {
-            let parsed = line
-                .split_once('|')
-                .and_then(|(k, n)| CriterionKey::parse(k.trim()).ok().zip(LocalizedText::sv(n.trim()).ok()));
-            match parsed {
-                Some((key, mut name)) => {
-                    keep_english(
-                        &mut name,
-                        previous.and_then(|p| p.criteria.iter().find(|c| c.key == key)).map(|c| &c.name),
-                    );
-                    criteria.push(Criterion { key, name });
-                }
-                None => errors.push(format!("{}: {line:?} – {}", lang.t("criteria"), lang.t("criterion_line_help"))),
-            }
-        }
+        let opens_at = instant!("opens_at", "opens", &self.opens_at);
+        let closes_at = instant!("closes_at", "closes", &self.closes_at);
+        let panel_at = instant!("panel_at", "panel_day", &self.panel_at);
+        let plan_deadline = instant!("plan_deadline", "plan_deadline", &self.plan_deadline);
+        let decision_meeting_at = instant!("decision_meeting_at", "decision_meeting", &self.decision_meeting_at);
+        let (seminars, seminar_rows) = self.seminars(lang, &mut errors);
+        let template = self.template(lang, &mut errors);
+        let criteria = self.criteria(lang, &mut errors);
         let sector_group = self.sector_group.trim().parse().ok();
         if sector_group.is_none() {
-            errors.push(lang.t("sector_group_missing").to_owned());
+            errors.field("sector_group", lang.t("sector_group_missing").to_owned());
         }
         let (
             Some(title),
@@ -362,21 +670,44 @@ impl CallForm {
             scale,
             template,
         };
-        let problems = definition.problems();
-        if problems.is_empty() { Ok(definition) } else { Err(problems.iter().map(|p| p.message(lang.0)).collect()) }
-    }
-}
-
-fn lines(text: &str) -> impl Iterator<Item = &str> {
-    text.lines().map(str::trim).filter(|l| !l.is_empty())
-}
-
-/// Keeps the English of `old` when the Swedish text did not change.
-fn keep_english(text: &mut LocalizedText, old: Option<&LocalizedText>) {
-    if let Some(old) = old
-        && old.sv == text.sv
-    {
-        text.en.clone_from(&old.en);
+        // The core's problems, each at the field it is about. A seminar's is
+        // told at its row: the core numbers only the seminars kept.
+        for problem in definition.problems() {
+            use DefinitionProblem as P;
+            let seminar = match &problem {
+                P::SeminarEndsBeforeStart { seminar } => {
+                    Some((*seminar, "ends_at", "row_ends", "seminar_ends_before_start"))
+                }
+                P::SeminarOutsideDevelopment { seminar } => {
+                    Some((*seminar, "starts_at", "row_starts", "seminar_outside_development"))
+                }
+                _ => None,
+            };
+            if let Some((s, field, label, text)) = seminar
+                && let Some(&i) = seminar_rows.get(usize::from(s.0).wrapping_sub(1))
+            {
+                Self::row::<SeminarRow>(&mut errors, lang, i).fail(field, label, lang.t(text));
+                continue;
+            }
+            let field = match problem {
+                P::ClosesBeforeOpens => Some("closes_at"),
+                P::PanelBeforeClose => Some("panel_at"),
+                P::PlanDeadlineBeforePanel => Some("plan_deadline"),
+                P::DecisionBeforePlanDeadline => Some("decision_meeting_at"),
+                P::NoThemes => Some("themes"),
+                P::NoCapacity => Some("capacity"),
+                P::NoBudget => Some("budget"),
+                P::CeilingOutsideBudget => Some("ceiling"),
+                P::NoCriteria => Some("criterion_0_key"),
+                P::NoMandatorySection => Some("section_0_mandatory"),
+                _ => None,
+            };
+            match field {
+                Some(field) => errors.field(field, problem.message(lang.0)),
+                None => errors.form(problem.message(lang.0)),
+            }
+        }
+        if errors.is_empty() { Ok(definition) } else { Err(errors) }
     }
 }
 
@@ -392,7 +723,7 @@ async fn render_form(
     user: &User,
     form: &CallForm,
     action: &str,
-    errors: Vec<String>,
+    errors: FormErrors,
 ) -> Response {
     let groups: Vec<Choice> = match state.db.sector_groups().await {
         Ok(g) => g.into_iter().map(|g| Choice { id: g.id.to_string(), name: g.name.to_string() }).collect(),
@@ -405,9 +736,22 @@ async fn render_form(
         user: Some(user),
         path: action,
         title: lang.t(if form.version.is_some() { "edit_call" } else { "new_call" }).to_owned(),
-        data: minijinja::context! { form => form, groups => groups, action => action, errors => errors },
+        data: minijinja::context! {
+            form => form.with_empty_rows(),
+            groups => groups,
+            action => action,
+            errors => errors.messages,
+            invalid => errors.fields,
+        },
     }
     .render_with(status)
+}
+
+/// The answer to a call form no page of ours sends (a version that is not
+/// a number).
+fn bad_form(error: &str) -> Response {
+    tracing::info!(error, "a call form that does not parse");
+    (StatusCode::BAD_REQUEST, "bad form").into_response()
 }
 
 #[derive(Debug, Deserialize)]
@@ -423,7 +767,7 @@ async fn new_call(
 ) -> Response {
     let form = match q.fran.as_deref() {
         Some(id) => match load_call(&state, id).await {
-            Ok(Some((call, _))) => CallForm { fran: call.id.to_string(), ..CallForm::next_year(&call.definition) },
+            Ok(Some((call, _))) => CallForm::next_year(&call.definition),
             Ok(None) => CallForm::default(),
             Err(e) => return unavailable(lang, "could not load a call", e),
         },
@@ -434,7 +778,7 @@ async fn new_call(
             ..CallForm::default()
         },
     };
-    render_form(&state, lang, &user, &form, "/admin/utlysningar/ny", Vec::new()).await
+    render_form(&state, lang, &user, &form, "/admin/utlysningar/ny", FormErrors::default()).await
 }
 
 async fn create_call(
@@ -442,13 +786,13 @@ async fn create_call(
     lang: Lang,
     session: Session,
     ProcessLeader(user): ProcessLeader,
-    Form(form): Form<CallForm>,
+    Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
-    let source = match load_call(&state, &form.fran).await {
-        Ok(source) => source.map(|(call, _)| call.definition),
-        Err(e) => return unavailable(lang, "could not load a call", e),
+    let form = match CallForm::from_pairs(pairs) {
+        Ok(form) => form,
+        Err(e) => return bad_form(&e),
     };
-    let definition = match form.definition(lang, source.as_ref()) {
+    let definition = match form.definition(lang) {
         Ok(d) => d,
         Err(errors) => return render_form(&state, lang, &user, &form, "/admin/utlysningar/ny", errors).await,
     };
@@ -480,7 +824,8 @@ async fn edit_call(
     match load_call(&state, &id).await {
         Ok(Some((call, version))) if call.phase == mops_core::CallPhase::Draft => {
             let form = CallForm::from_definition(&call.definition, Some(version));
-            render_form(&state, lang, &user, &form, &format!("/admin/utlysningar/{}/andra", call.id), Vec::new()).await
+            let action = format!("/admin/utlysningar/{}/andra", call.id);
+            render_form(&state, lang, &user, &form, &action, FormErrors::default()).await
         }
         Ok(Some(_)) => {
             flash(&session, "error", lang.t("call_not_draft").to_owned()).await;
@@ -497,15 +842,19 @@ async fn save_call(
     session: Session,
     ProcessLeader(user): ProcessLeader,
     Path(id): Path<String>,
-    Form(form): Form<CallForm>,
+    Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
     let (call, _) = match load_call(&state, &id).await {
         Ok(Some(c)) => c,
         Ok(None) => return not_found_for(lang, Some(&user)),
         Err(e) => return unavailable(lang, "could not load a call", e),
     };
+    let form = match CallForm::from_pairs(pairs) {
+        Ok(form) => form,
+        Err(e) => return bad_form(&e),
+    };
     let action = format!("/admin/utlysningar/{}/andra", call.id);
-    let definition = match form.definition(lang, Some(&call.definition)) {
+    let definition = match form.definition(lang) {
         Ok(d) => d,
         Err(errors) => return render_form(&state, lang, &user, &form, &action, errors).await,
     };
@@ -550,9 +899,9 @@ async fn run(
             flash(session, "ok", lang.t("call_saved").to_owned()).await;
             Redirect::to("/admin").into_response()
         }
-        Err(StoreError::Rejected(e)) => render_form(state, lang, user, form, action, vec![e.message(lang.0)]).await,
+        Err(StoreError::Rejected(e)) => render_form(state, lang, user, form, action, e.message(lang.0).into()).await,
         Err(StoreError::Conflict { .. }) => {
-            render_form(state, lang, user, form, action, vec![lang.t("stale_call").to_owned()]).await
+            render_form(state, lang, user, form, action, lang.t("stale_call").to_owned().into()).await
         }
         Err(e) => unavailable(lang, "could not save a call", e),
     }
