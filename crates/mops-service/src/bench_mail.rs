@@ -210,6 +210,10 @@ pub struct MailRun {
     /// Mails the sender reported as sent.
     pub messages: usize,
     pub wall: Duration,
+    /// CPU time the whole process (sender, database and sink) used during
+    /// the run, where the platform tells (`/proc/self/stat`): steadier
+    /// than the wall time when other work shares the machine.
+    pub cpu: Option<Duration>,
     /// What the sink saw during the run.
     pub sink: SinkCounts,
 }
@@ -219,6 +223,27 @@ impl MailRun {
         let secs = self.wall.as_secs_f64();
         if secs > 0.0 { self.messages as f64 / secs } else { 0.0 }
     }
+
+    /// CPU microseconds per mail, where known.
+    pub fn cpu_per_mail(&self) -> Option<f64> {
+        self.cpu.filter(|_| self.messages > 0).map(|c| c.as_secs_f64() * 1e6 / self.messages as f64)
+    }
+}
+
+/// CPU time (user and system) this process has used, from `/proc/self/stat`
+/// (Linux); `None` elsewhere.
+fn process_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name, in parentheses, may hold spaces: count from after it.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line, in clock ticks.
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // Linux reports these in USER_HZ, which is 100 on every platform it runs on.
+    Some(Duration::from_millis(ticks * 10))
+}
+
+fn cpu_since(before: Option<Duration>) -> Option<Duration> {
+    before.zip(process_cpu()).map(|(before, after)| after.saturating_sub(before))
 }
 
 impl MailBackendReport {
@@ -289,18 +314,19 @@ impl fmt::Display for MailBackendReport {
         writeln!(f, "  mails: {}", mix.join(", "))?;
         writeln!(
             f,
-            "  {:<14} {:>5} {:>9} {:>8} {:>11} {:>9} {:>9} {:>10}",
-            "run", "round", "messages", "wall s", "per second", "received", "distinct", "duplicates"
+            "  {:<14} {:>5} {:>9} {:>8} {:>11} {:>12} {:>9} {:>9} {:>10}",
+            "run", "round", "messages", "wall s", "per second", "cpu µs/mail", "received", "distinct", "duplicates"
         )?;
         for r in &self.runs {
             writeln!(
                 f,
-                "  {:<14} {:>5} {:>9} {:>8.2} {:>11.1} {:>9} {:>9} {:>10}",
+                "  {:<14} {:>5} {:>9} {:>8.2} {:>11.1} {:>12} {:>9} {:>9} {:>10}",
                 r.sender.name(),
                 r.round,
                 r.messages,
                 r.wall.as_secs_f64(),
                 r.per_second(),
+                r.cpu_per_mail().map(|c| format!("{c:.0}")).unwrap_or_else(|| "–".into()),
                 r.sink.received,
                 r.sink.distinct,
                 r.sink.duplicates
@@ -760,21 +786,21 @@ async fn measure(backend: Backend, opts: &MailBenchOptions, db: &Db) -> Result<M
         let order = if round % 2 == 1 { [Sender::Lettre, Sender::Engine] } else { [Sender::Engine, Sender::Lettre] };
         for sender in order {
             sink.take();
-            let (sent, wall) = match sender {
+            let (sent, wall, cpu) = match sender {
                 Sender::Lettre => {
                     let batch = messages.clone();
-                    let started = Instant::now();
+                    let (started, cpu) = (Instant::now(), process_cpu());
                     let sent = send_alone(&smtp, batch, opts.concurrency).await.map_err(fail)?;
-                    (sent, started.elapsed())
+                    (sent, started.elapsed(), cpu_since(cpu))
                 }
                 Sender::Engine => {
                     if engine_runs > 0 {
                         reset(db).await.map_err(fail)?;
                     }
                     engine_runs += 1;
-                    let started = Instant::now();
+                    let (started, cpu) = (Instant::now(), process_cpu());
                     let report = worker.drain(Utc::now()).await.map_err(|e| fail(format!("the worker failed: {e}")))?;
-                    let wall = started.elapsed();
+                    let (wall, cpu) = (started.elapsed(), cpu_since(cpu));
                     if report.sent != opts.messages || report.handled() != report.sent {
                         return Err(fail(format!(
                             "the worker sent {} of {} mails ({} to retry, {} failed)",
@@ -782,10 +808,10 @@ async fn measure(backend: Backend, opts: &MailBenchOptions, db: &Db) -> Result<M
                         )));
                     }
                     rows_sent = sent_rows(db).await.map_err(fail)?;
-                    (report.sent, wall)
+                    (report.sent, wall, cpu)
                 }
             };
-            runs.push(MailRun { sender, round, messages: sent, wall, sink: sink.take() });
+            runs.push(MailRun { sender, round, messages: sent, wall, cpu, sink: sink.take() });
         }
     }
     Ok(MailBackendReport { backend, outbox, runs, rows_sent })

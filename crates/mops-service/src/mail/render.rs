@@ -271,12 +271,7 @@ pub fn render_mail(
         .map_err(|e| err(e.to_string()))?;
     let text = format!("{}\n\n{}\n", body.trim_end(), signature.trim_end());
     let inner = part("body", "html")?;
-    // The HTML states the contact in its own paragraph, with a link, so its
-    // signature is the text one without that sentence.
-    let html_signature = env
-        .get_template(&format!("signature.{}.txt", lang.tag()))
-        .and_then(|tpl| tpl.render(context! { lang => lang.tag() }))
-        .map_err(|e| err(e.to_string()))?;
+    let html_signature = html_signature(lang).as_ref().map_err(|e| err(e.clone()))?;
     let html = env
         .get_template("layout.html")
         .and_then(|tpl| {
@@ -285,7 +280,7 @@ pub fn render_mail(
                 subject => &subject,
                 content => inner,
                 contact => envelope.contact,
-                signature => html_signature.trim(),
+                signature => html_signature,
             })
         })
         .map_err(|e| err(format!("layout.html: {e:#}")))?;
@@ -319,6 +314,25 @@ pub fn render_mail(
         _ => None,
     };
     Ok(Rendered { subject, text, html, ics })
+}
+
+/// The signature of the HTML part, trimmed. The HTML states the contact in
+/// its own paragraph, with a link, so its signature is the text one without
+/// that sentence: the same for every mail in a language, rendered once.
+fn html_signature(lang: Language) -> &'static Result<String, String> {
+    static SV: OnceLock<Result<String, String>> = OnceLock::new();
+    static EN: OnceLock<Result<String, String>> = OnceLock::new();
+    let cell = match lang {
+        Language::Sv => &SV,
+        Language::En => &EN,
+    };
+    cell.get_or_init(|| {
+        environment()
+            .get_template(&format!("signature.{}.txt", lang.tag()))
+            .and_then(|tpl| tpl.render(context! { lang => lang.tag() }))
+            .map(|s| s.trim().to_owned())
+            .map_err(|e| e.to_string())
+    })
 }
 
 /// Every notice key with a template folder; a test checks it covers the core's notices.

@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use lettre::Message;
-use lettre::message::header::ContentType;
-use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
+use lettre::message::header::{ContentTransferEncoding, ContentType};
+use lettre::message::{Attachment, Body, Mailbox, MultiPart, SinglePart};
 use mops_core::IdeaState;
 use mops_core::call::Call;
 use mops_core::domain::{CallId, IdeaId};
@@ -104,6 +104,25 @@ fn crlf(text: &str) -> String {
     out
 }
 
+/// A text part's body, with CRLF line endings: the encoding lettre's
+/// `Body::new` would choose, by lettre's own rules, and the same bytes.
+/// Quoted-printable, which nearly every mail gets, is encoded here with the
+/// encoder lettre uses, which spares `Body::new`'s second pass over line
+/// endings that [`crlf`] already fixed.
+fn text_body(text: &str) -> Body {
+    let text = crlf(text);
+    // 7bit: ASCII, every line shorter than 76.
+    let seven_bit = text.is_ascii() && text.split("\r\n").all(|line| line.len() < 76);
+    // Otherwise quoted-printable, unless more than a third of the bytes
+    // would need escaping (then base64).
+    let escaped = text.bytes().filter(|b| !matches!(b, b'\t' | b' '..=b'~')).count();
+    if seven_bit || escaped > text.len() / 3 {
+        Body::new(text)
+    } else {
+        Body::dangerous_pre_encoded(quoted_printable::encode(text), ContentTransferEncoding::QuotedPrintable)
+    }
+}
+
 /// Builds the MIME message: multipart/alternative (text, HTML), inside
 /// multipart/mixed with the `.ics` when there is an invitation. Replies go
 /// to `reply_to`, the contact the mail names.
@@ -114,7 +133,9 @@ pub fn build_message(
     reply_to: &Mailbox,
     rendered: &Rendered,
 ) -> Result<Message, String> {
-    let alternative = MultiPart::alternative_plain_html(crlf(&rendered.text), crlf(&rendered.html));
+    let alternative = MultiPart::alternative()
+        .singlepart(SinglePart::plain(text_body(&rendered.text)))
+        .singlepart(SinglePart::html(text_body(&rendered.html)));
     let builder = Message::builder()
         .from(from.clone())
         .reply_to(reply_to.clone())
@@ -126,7 +147,7 @@ pub fn build_message(
         Some(ics) => {
             let calendar =
                 ContentType::parse("text/calendar; charset=utf-8; method=PUBLISH").map_err(|e| e.to_string())?;
-            let attachment: SinglePart = Attachment::new("inbjudan.ics".to_owned()).body(crlf(ics), calendar);
+            let attachment: SinglePart = Attachment::new("inbjudan.ics".to_owned()).body(text_body(ics), calendar);
             builder.multipart(MultiPart::mixed().multipart(alternative).singlepart(attachment))
         }
     };
@@ -519,7 +540,28 @@ async fn send(
 
 #[cfg(test)]
 mod tests {
-    use super::crlf;
+    use lettre::message::{Body, SinglePart};
+
+    use super::{crlf, text_body};
+
+    #[test]
+    fn text_bodies_are_encoded_as_lettre_would_encode_them() {
+        let long = "a".repeat(90);
+        for text in [
+            "Hej Anna,\n\nDin idé – välkommen.\nMvh\n",
+            "Hej Anna,\n\nDin idé har kommit in och vi återkommer när urvalet är gjort.\nMed vänliga hälsningar\n",
+            "åäö",
+            "Plain ASCII,\nshort lines.\n",
+            long.as_str(),
+            "<p style=\"margin:0\">Ärendet är beviljat: 350 000 kr.</p>\n",
+            "trailing space \nand tab\t\n",
+            "",
+        ] {
+            let ours = SinglePart::plain(text_body(text)).formatted();
+            let lettres = SinglePart::plain(Body::new(crlf(text))).formatted();
+            assert_eq!(String::from_utf8(ours).unwrap(), String::from_utf8(lettres).unwrap(), "{text:?}");
+        }
+    }
 
     #[test]
     fn crlf_ends_every_line_with_cr_lf_once() {
