@@ -6,17 +6,17 @@ mod common;
 
 use std::net::SocketAddr;
 
-use chrono::{Duration, Utc};
+use chrono::Utc;
 use common::{Place, TestDb};
 use mops_core::domain::{CallId, Email, FreeText, IdeaId, Language, PersonId, PersonName, Theme, Title};
 use mops_core::idea::{Applicant, IdeaDetails, NewIdea};
 use mops_core::reference::{Round2010, round_2010_in};
 use mops_core::timers::TimerConfig;
-use mops_core::{Actor, CallCommand, CallPhase, IdeaCommand};
+use mops_core::{Actor, IdeaCommand};
 use mops_service::people::{ChangedBy, NewUser, PeopleStore, Registration, seed_reference};
 use mops_service::replay::replay_round;
 use mops_service::serve;
-use mops_service::store::{CallRequest, Db, IdeaRequest, Store, StoreError};
+use mops_service::store::{Db, IdeaRequest, Store, StoreError};
 use mops_service::web::WebConfig;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -40,24 +40,7 @@ async fn open_call(test: &TestDb) -> (Round2010, CallId) {
     round.steps.truncate(2);
     replay_round(&test.db, &round, &TimerConfig::default(), |_, _, _| {}).await.expect("the round's call");
     seed_reference(&test.db, &round, "draknastet-2010").await.expect("the people");
-    let mut definition = round.definition.clone();
-    let shift = Utc::now() - Duration::days(1) - definition.timeline.opens_at;
-    definition.timeline.shift(shift);
-    definition.title = Title::parse("Nya sökande").unwrap();
-    let id = CallId::from_uuid(Uuid::new_v4());
-    for command in
-        [CallCommand::Create { id, definition: Box::new(definition) }, CallCommand::Advance { to: CallPhase::Open }]
-    {
-        let req = CallRequest {
-            call: id,
-            command: &command,
-            actor: &round.actor(round.process_leader),
-            now: Utc::now(),
-            expected_version: None,
-            idempotency_key: None,
-        };
-        test.db.execute_call(req).await.expect("an open call");
-    }
+    let id = common::open_copy_now(&test.db, &round, "Nya sökande").await;
     (round, id)
 }
 

@@ -408,31 +408,6 @@ async fn idea(db: &Db, id: IdeaId) -> (IdeaState, i64, usize) {
     (stored.state, stored.version, events)
 }
 
-/// A copy of the 2010 call open now: it opened yesterday and every date
-/// after that moves with it.
-async fn open_call_now(db: &Db, round: &Round2010) -> CallId {
-    let mut definition = round.definition.clone();
-    let shift = Utc::now() - Duration::days(1) - definition.timeline.opens_at;
-    definition.timeline.shift(shift);
-    definition.title = Title::parse("Framtidens omsorg, andra omgången").unwrap();
-    let id = CallId::from_uuid(Uuid::new_v4());
-    for command in
-        [CallCommand::Create { id, definition: Box::new(definition) }, CallCommand::Advance { to: CallPhase::Open }]
-    {
-        db.execute_call(CallRequest {
-            call: id,
-            command: &command,
-            actor: &round.actor(round.process_leader),
-            now: Utc::now(),
-            expected_version: None,
-            idempotency_key: None,
-        })
-        .await
-        .expect("an open call");
-    }
-    id
-}
-
 // ---------------------------------------------------------------------------
 // 1. Security headers
 
@@ -982,7 +957,7 @@ on_both_backends!(the_public_submission_form);
 async fn the_public_submission_form(test: &TestDb) {
     let db = test.db.clone();
     let round = round(test, 7, Upto::Selection).await;
-    let call_id = open_call_now(&db, &round).await;
+    let call_id = common::open_copy_now(&db, &round, "Framtidens omsorg, andra omgången").await;
     let server = Server::start(db.clone(), 1000).await;
     let page = format!("/utlysningar/{call_id}");
     let r = server.get(&page, None).await;
@@ -1747,7 +1722,7 @@ async fn my_ideas_lists_exactly_the_applicants_ideas_across_calls(test: &TestDb)
     // Applicant 1 leads idea 1 and is a co-applicant on idea 0; applicant 2
     // leads idea 2 only.
     let (a, b) = (lead_of(&round, 1), lead_of(&round, 2));
-    let second = open_call_now(&db, &round).await;
+    let second = common::open_copy_now(&db, &round, "Framtidens omsorg, andra omgången").await;
     let submit = |lead: PersonId, co: Vec<PersonId>, title: &'static str| {
         let db = db.clone();
         let round = round.clone();

@@ -122,3 +122,29 @@ macro_rules! on_both_backends {
         )+
     };
 }
+
+/// A copy of `round`'s call named `title`, open now: it opened yesterday and
+/// every date after that moves with it.
+pub async fn open_copy_now(db: &Db, round: &mops_core::reference::Round2010, title: &str) -> mops_core::domain::CallId {
+    use mops_core::{CallCommand, CallPhase};
+    let mut definition = round.definition.clone();
+    let shift = chrono::Utc::now() - chrono::Duration::days(1) - definition.timeline.opens_at;
+    definition.timeline.shift(shift);
+    definition.title = mops_core::domain::Title::parse(title).expect("a title");
+    let id = mops_core::domain::CallId::from_uuid(uuid::Uuid::new_v4());
+    for command in
+        [CallCommand::Create { id, definition: Box::new(definition) }, CallCommand::Advance { to: CallPhase::Open }]
+    {
+        db.execute_call(mops_service::store::CallRequest {
+            call: id,
+            command: &command,
+            actor: &round.actor(round.process_leader),
+            now: chrono::Utc::now(),
+            expected_version: None,
+            idempotency_key: None,
+        })
+        .await
+        .expect("an open call");
+    }
+    id
+}
