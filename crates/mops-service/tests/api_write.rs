@@ -1057,6 +1057,11 @@ async fn co_applicants_through_the_api(test: &TestDb) {
         .await
         .detail(422);
     assert!(d.contains("unknown field `phone`"), "{d}");
+    // An organisation that does not exist is refused, not stored.
+    let mut unknown = idea(json!([]));
+    unknown["organisation"] = json!(uuid::Uuid::new_v4());
+    let d = a.write("POST", &ideas_path, &[], &unknown).await.detail(422);
+    assert!(d.contains("`organisation`") && d.contains("no organisation has the id"), "{d}");
     assert_eq!(leader.get(&ideas_path).await.ok(200).as_array().unwrap().len(), 0, "no idea was submitted");
     let karin = mops_core::domain::Email::parse("karin.berg@example.se").unwrap();
     assert!(db.user_by_email(&karin).await.unwrap().is_none(), "nobody was registered");

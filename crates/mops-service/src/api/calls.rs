@@ -21,7 +21,7 @@ use super::definition::CallDefinitionBody;
 use super::{
     ApiError, Authenticated, CallBody, IdeaBody, OutcomeBody, Problem, access, etag, new_id, visible_call, written,
 };
-use crate::people::{User, resolve_applicants};
+use crate::people::{PeopleStore, User, resolve_applicants};
 use crate::report::{self, DecisionRow, Verdict};
 use crate::store::{CallRequest, Db, IdeaRequest, Store, StoreError};
 
@@ -377,7 +377,7 @@ async fn call_command(
         (status = 404, description = "No such call, or one the caller may not see", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The call does not take ideas now (not open, deadline passed), or the theme is not the call's", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not application/json", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A value is not acceptable (a co-applicant's name or address included, or an address named twice), or the caller has no organisation and gave none", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A value is not acceptable (a co-applicant's name or address included, or an address named twice), or the caller has no organisation and gave none, or named one that does not exist", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The database is busy; retry (see Retry-After)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -397,6 +397,14 @@ pub(super) async fn submit_idea(
              (its id); the process leader can add you to yours",
         )
     })?;
+    // An organisation named in the body must exist: the idea would
+    // otherwise be stored with one nobody can name.
+    if body.organisation.is_some() && !db.organisations().await?.iter().any(|o| o.id == organisation) {
+        return Err(ApiError::unprocessable(format!(
+            "`organisation`: no organisation has the id {organisation}; name one of the organisations the \
+             process leader has registered, or leave it out to use your own"
+        )));
+    }
     let title = Title::parse(&body.title).map_err(|e| invalid("title", e))?;
     let summary = FreeText::parse(&body.summary).map_err(|e| invalid("summary", e))?;
     let theme = Theme::parse(&body.theme).map_err(|e| invalid("theme", e))?;
