@@ -1550,8 +1550,8 @@ pub async fn find_user(db: &impl PeopleStore, email: &str) -> Result<User, Peopl
 pub struct Registration {
     /// Without a password: an applicant signs in by link.
     pub user: NewUser,
-    /// Whoever registers them: the API caller, or the person themself (the
-    /// public form).
+    /// Whoever registers them: the API caller; on the public form, the lead
+    /// for the co-applicants they name, and a new lead themself.
     pub by: ChangedBy,
 }
 

@@ -271,8 +271,8 @@ async fn the_public_form_registers_with_the_idea_or_not_at_all(test: &TestDb) {
         assert!(db.user_by_email(&email(address)).await.unwrap().is_none(), "{address}");
     }
 
-    // Accepted: the lead and both co-applicants registered, once each, by
-    // themselves, with the idea.
+    // Accepted: the lead and both co-applicants registered, once each, with
+    // the idea: the lead by herself, the co-applicants by the lead.
     let owned = fields(&organisation, &theme, "form-1");
     let (status, location, _) = post_form(addr, &path, &owned).await;
     assert_eq!((status, location.as_str()), (303, format!("/utlysningar/{call}/tack").as_str()));
@@ -280,11 +280,12 @@ async fn the_public_form_registers_with_the_idea_or_not_at_all(test: &TestDb) {
     let grew: Vec<i64> = after.iter().zip(&before).map(|(a, b)| a - b).collect();
     assert_eq!(grew, [3, 3, 1, 3, 2, 3, 1], "users, log, ideas, applicants, events, outbox, idempotency");
     let log = db.people_log(None).await.unwrap();
+    let greta = db.user_by_email(&email("greta.ny@example.se")).await.unwrap().expect("registered").id;
     for address in ["greta.ny@example.se", "lisa.ny@example.se", "olle.ny@example.se"] {
         let user = db.user_by_email(&email(address)).await.unwrap().expect("registered");
         let added: Vec<_> = log.iter().filter(|e| e.user == Some(user.id)).collect();
         assert_eq!(added.len(), 1, "{address}: {added:?}");
-        assert_eq!((added[0].action.as_str(), added[0].actor_id), ("user_added", Some(user.id)), "themselves");
+        assert_eq!((added[0].action.as_str(), added[0].actor_id), ("user_added", Some(greta)), "by the lead");
         assert_eq!(db.ideas_of_applicant(user.id).await.unwrap().len(), 1);
     }
 

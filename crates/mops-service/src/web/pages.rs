@@ -502,18 +502,22 @@ pub(super) async fn submit(
     let key = if form.form_key.trim().is_empty() { form_key() } else { form.form_key.trim().to_owned() };
     let mut wanted = vec![(email, name)];
     wanted.extend(co_applicants.into_iter().map(|(n, e)| (e, n)));
-    // The lead and co-applicants who are not users yet register themselves
-    // in the idea's own transaction: if the submission is refused, nobody
-    // is registered. If a concurrent request registers one of them first
-    // (a double click), once more: they are known now.
+    // The lead and co-applicants who are not users yet are registered in
+    // the idea's own transaction, a new lead by themself and new
+    // co-applicants by the lead who named them: if the submission is
+    // refused, nobody is registered. If a concurrent request registers one
+    // of them first (a double click), once more: they are known now.
     let mut retried = false;
     loop {
-        let (mut applicants, new) =
+        let (mut applicants, mut new) =
             match crate::people::resolve_applicants(&state.db, &wanted, organisation, language, None).await {
                 Ok(found) => found,
                 Err(e) => return unavailable(lang, "could not look up the applicants", e),
             };
         let lead = applicants.remove(0);
+        for r in new.iter_mut().filter(|r| r.user.id != lead.person) {
+            r.by = crate::people::ChangedBy::User(lead.person);
+        }
         // The idea's id comes from the form's key: sending the form twice
         // submits one idea.
         let idea_id = IdeaId::from_uuid(super::derived_id("idea", &format!("{key} {}", lead.person)));
