@@ -734,6 +734,18 @@ enum Which {
     All,
 }
 
+/// How a password is replaced, which says who is logged and which session
+/// stays.
+#[derive(Debug, Clone, Copy)]
+enum Replaced<'a> {
+    /// By `mops user set-password` (also for a disabled user).
+    Set { by: ChangedBy },
+    /// By the user, who keeps the session they changed it in.
+    Changed { keep: Option<&'a str> },
+    /// By the user, through a reset link.
+    Reset,
+}
+
 macro_rules! impl_people {
     ($module:ident, $store:ty, $db:ty, begin = $begin:literal) => {
         pub(crate) mod $module {
@@ -768,29 +780,40 @@ macro_rules! impl_people {
                 Ok(())
             }
 
-            /// The user's own new password: the hash, their sessions ended
-            /// but `keep`, their unused reset links void, the log row.
-            /// Returns how many sessions were ended.
-            async fn replace_own_password(
+            /// A new password: the hash, the user's sessions ended (but the
+            /// one a change keeps), their unused reset links void, the log
+            /// row. Returns how many sessions were ended.
+            async fn replace_password(
                 tx: &mut Tx,
                 user: Uuid,
                 hash: &str,
-                how: &str,
-                keep: Option<&str>,
+                how: Replaced<'_>,
             ) -> Result<u64, PeopleError> {
-                let done = sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1 AND disabled_at IS NULL")
-                    .bind(user)
-                    .bind(hash)
-                    .execute(&mut **tx)
-                    .await?
-                    .rows_affected();
+                // A disabled user's password is set only by `mops user set-password`.
+                let even_disabled = matches!(how, Replaced::Set { .. });
+                let done = sqlx::query(
+                    "UPDATE users SET password_hash = $2 WHERE id = $1 AND ($3 OR disabled_at IS NULL)",
+                )
+                .bind(user)
+                .bind(hash)
+                .bind(even_disabled)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected();
                 if done == 0 {
                     return Err(PeopleError::UnknownUser { who: user.to_string() });
                 }
+                // Whoever knew the old password is signed out, and a reset
+                // link asked for before cannot replace this one.
+                let (by, keep, name) = match how {
+                    Replaced::Set { by } => (by, None, "set"),
+                    Replaced::Changed { keep } => (ChangedBy::User(PersonId::from_uuid(user)), keep, "changed"),
+                    Replaced::Reset => (ChangedBy::User(PersonId::from_uuid(user)), None, "reset"),
+                };
                 let ended = end_sessions(tx, user, keep).await?;
                 void_reset_links(tx, user).await?;
-                let by = ChangedBy::User(PersonId::from_uuid(user));
-                log(tx, by, "password_set", Some(user), json!({ "how": how, "sessions_ended": ended })).await?;
+                // Never the hash: it would help nobody and only leak.
+                log(tx, by, "password_set", Some(user), json!({ "how": name, "sessions_ended": ended })).await?;
                 Ok(ended)
             }
 
@@ -1098,22 +1121,7 @@ macro_rules! impl_people {
                 async fn set_password(&self, user: PersonId, password: &Password, by: ChangedBy) -> Result<u64, PeopleError> {
                     let hash = password.hash_blocking().await?;
                     let mut tx = begin(self).await?;
-                    let done = sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
-                        .bind(*user.as_uuid())
-                        .bind(&hash)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected();
-                    if done == 0 {
-                        return Err(PeopleError::UnknownUser { who: user.to_string() });
-                    }
-                    // Whoever knew the old password is signed out, and a
-                    // reset link asked for before cannot replace this one.
-                    let ended = end_sessions(&mut tx, *user.as_uuid(), None).await?;
-                    void_reset_links(&mut tx, *user.as_uuid()).await?;
-                    // Never the hash: it would help nobody and only leak.
-                    let details = json!({ "how": "set", "sessions_ended": ended });
-                    log(&mut tx, by, "password_set", Some(*user.as_uuid()), details).await?;
+                    let ended = replace_password(&mut tx, *user.as_uuid(), &hash, Replaced::Set { by }).await?;
                     tx.commit().await?;
                     Ok(ended)
                 }
@@ -1126,7 +1134,8 @@ macro_rules! impl_people {
                 ) -> Result<u64, PeopleError> {
                     let hash = password.hash_blocking().await?;
                     let mut tx = begin(self).await?;
-                    let ended = replace_own_password(&mut tx, *user.as_uuid(), &hash, "changed", keep_session).await?;
+                    let ended =
+                        replace_password(&mut tx, *user.as_uuid(), &hash, Replaced::Changed { keep: keep_session }).await?;
                     tx.commit().await?;
                     Ok(ended)
                 }
@@ -1152,7 +1161,7 @@ macro_rules! impl_people {
                     .fetch_optional(&mut *tx)
                     .await?;
                     let Some(user) = user else { return Ok(None) };
-                    replace_own_password(&mut tx, user, &hash, "reset", None).await?;
+                    replace_password(&mut tx, user, &hash, Replaced::Reset).await?;
                     tx.commit().await?;
                     Ok(Some(PersonId::from_uuid(user)))
                 }

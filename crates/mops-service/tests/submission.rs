@@ -201,15 +201,7 @@ async fn the_store_registers_with_the_idea_or_not_at_all(test: &TestDb) {
 // The public form
 
 async fn post_form(addr: SocketAddr, path: &str, fields: &[(&str, &str)]) -> (u16, String, String) {
-    let enc = |s: &str| {
-        s.bytes()
-            .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-                _ => format!("%{b:02X}"),
-            })
-            .collect::<String>()
-    };
-    let body = fields.iter().map(|(k, v)| format!("{}={}", enc(k), enc(v))).collect::<Vec<_>>().join("&");
+    let body = common::form_body(fields);
     let mut stream = TcpStream::connect(addr).await.expect("the server answers");
     let head = format!(
         "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nOrigin: http://{addr}\r\n\

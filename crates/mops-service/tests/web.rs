@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use chrono::{Duration, Utc};
-use common::{Place, TestDb};
+use common::{Place, TestDb, form_body};
 use mops_core::domain::{CallId, FreeText, IdeaId, PersonId, SectorGroupId, Title};
 use mops_core::idea::{Applicant, IdeaDetails, NewIdea};
 use mops_core::people::SectorGroup;
@@ -133,20 +133,6 @@ async fn request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &
     Reply { status, headers, body: String::from_utf8(body).expect("UTF-8") }
 }
 
-/// `application/x-www-form-urlencoded`, every byte but the unreserved ones
-/// escaped.
-fn form(fields: &[(&str, &str)]) -> String {
-    let enc = |s: &str| {
-        s.bytes()
-            .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-                _ => format!("%{b:02X}"),
-            })
-            .collect::<String>()
-    };
-    fields.iter().map(|(k, v)| format!("{}={}", enc(k), enc(v))).collect::<Vec<_>>().join("&")
-}
-
 /// Text as the templates print it (minijinja's HTML escaping).
 fn html(text: &str) -> String {
     text.replace('&', "&amp;")
@@ -222,7 +208,7 @@ impl Server {
     ) -> Reply {
         let mut headers: Vec<(&str, &str)> = cookie.map(|c| ("Cookie", c)).into_iter().collect();
         headers.extend_from_slice(extra);
-        request(self.addr, "POST", path, &headers, &form(fields)).await
+        request(self.addr, "POST", path, &headers, &form_body(fields)).await
     }
 
     /// Signs in with a password; returns the session cookie.
@@ -503,7 +489,7 @@ async fn staff_sign_in_and_sessions(test: &TestDb) {
         let r = server.post("/logga-in", None, &[("email", &leader), ("password", PASSWORD), ("nasta", next)]).await;
         assert_eq!(r.see_other(), "/", "nasta={next}");
         let signed_in = r.session();
-        let path = format!("/logga-in?nasta={}", form(&[("x", next)]).trim_start_matches("x="));
+        let path = format!("/logga-in?nasta={}", form_body(&[("x", next)]).trim_start_matches("x="));
         assert_eq!(server.get(&path, Some(&signed_in)).await.see_other(), "/", "GET nasta={next}");
     }
 

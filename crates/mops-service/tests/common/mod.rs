@@ -148,3 +148,17 @@ pub async fn open_copy_now(db: &Db, round: &mops_core::reference::Round2010, tit
     }
     id
 }
+
+/// `application/x-www-form-urlencoded`, every byte but the unreserved ones
+/// escaped.
+pub fn form_body(fields: &[(&str, &str)]) -> String {
+    let enc = |s: &str| {
+        s.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+                _ => format!("%{b:02X}"),
+            })
+            .collect::<String>()
+    };
+    fields.iter().map(|(k, v)| format!("{}={}", enc(k), enc(v))).collect::<Vec<_>>().join("&")
+}
