@@ -1702,7 +1702,7 @@ async fn sqlite_backend(
     };
     for db in &dbs {
         if let Db::Sqlite(s) = db {
-            s.pool().close().await;
+            s.close().await;
         }
     }
     for p in &paths {

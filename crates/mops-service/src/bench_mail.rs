@@ -824,7 +824,7 @@ async fn sqlite_backend(opts: &MailBenchOptions) -> Result<MailBackendReport, St
             let db = Db::Sqlite(store);
             let report = measure(Backend::Sqlite, opts, &db).await;
             if let Db::Sqlite(s) = &db {
-                s.pool().close().await;
+                s.close().await;
             }
             report
         }

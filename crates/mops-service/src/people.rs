@@ -755,7 +755,7 @@ macro_rules! impl_people {
             type Conn = <$db as sqlx::Database>::Connection;
 
             async fn begin(store: &$store) -> Result<Tx, PeopleError> {
-                Ok(store.pool().begin_with($begin).await?)
+                Ok(store.writer().begin_with($begin).await?)
             }
 
             async fn log(

@@ -18,7 +18,7 @@ use mops_core::memory::Round;
 use mops_core::reference::{Round2010, Step, replay_in_memory, round_2010};
 use mops_core::timers::TimerConfig;
 use mops_core::{IdeaCommand, IdeaState, Notice, NotificationIntent};
-use mops_service::mail::{Envelope, Rendered, render_mail};
+use mops_service::mail::{CallText, Envelope, Rendered, render_mail, render_with};
 
 /// A fixed message id, so the calendar UIDs and the snapshots are stable.
 const UID: &str = "00000000-0000-0000-0000-000000000001";
@@ -611,4 +611,28 @@ fn every_mail_names_whom_to_contact() {
     assert!(!preview.text.contains("Kontakta processledaren") && !preview.html.contains("mailto:"), "{}", preview.text);
     let end = preview.text.trim_end();
     assert!(end.ends_with("Västerås stad") || end.ends_with("City of Västerås"), "{}", preview.text);
+}
+
+/// The worker renders with one [`CallText`] per call and language, kept
+/// across mails; each mail must come out as `render_mail` renders it alone.
+#[test]
+fn a_call_text_kept_across_mails_renders_each_as_render_mail_does() {
+    let call = Case::of("idea_received").call;
+    for lang in LANGUAGES {
+        let text = CallText::new(&call, lang, Some(CONTACT)).expect("the call's text renders");
+        for key in SNAPSHOTTED {
+            let case = Case::of(key);
+            let mut intent = case.intent.clone();
+            intent.to.language = lang;
+            let kept = render_with(&intent, &case.state, &text, UID, queued_at()).expect("renders");
+            assert_eq!(kept, case.render(lang), "{key} in {}", lang.tag());
+        }
+    }
+    // A text in another language than the recipient's is refused, not sent.
+    let case = Case::of("selected");
+    let english = CallText::new(&call, Language::En, Some(CONTACT)).expect("the call's text renders");
+    let mut intent = case.intent.clone();
+    intent.to.language = Language::Sv;
+    let refused = render_with(&intent, &case.state, &english, UID, queued_at()).expect_err("a language mix-up");
+    assert!(refused.to_string().contains("the recipient reads sv"), "{refused}");
 }

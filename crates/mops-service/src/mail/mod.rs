@@ -5,11 +5,12 @@
 
 pub mod ics;
 pub mod preview;
+mod qp;
 pub mod render;
 mod transport;
 mod worker;
 
-pub use render::{Envelope, RenderError, Rendered, render, render_mail};
+pub use render::{CallText, Envelope, RenderError, Rendered, render, render_mail, render_with};
 pub use transport::{MailSettings, RetryPolicy, SendFailure, Transport, TransportSettings};
 pub use worker::{MailWorker, WorkerReport, build_message, render_row};
 

@@ -158,6 +158,87 @@ pub struct Envelope<'a> {
     pub contact: Option<&'a str>,
 }
 
+/// What every mail of one call says alike, in one language and naming one
+/// contact: the call's title and dates, its seminars, the signatures. The
+/// mail worker works it out once per call and language rather than once per
+/// mail (see [`render_with`]).
+#[derive(Debug)]
+pub struct CallText {
+    lang: Language,
+    contact: Option<String>,
+    call_title: String,
+    seminars: minijinja::Value,
+    seminar_events: Vec<ics::Event>,
+    closes_at: String,
+    plan_deadline: String,
+    panel_at: String,
+    meeting_date: String,
+    /// The text part's signature, trimmed.
+    signature: String,
+    /// The HTML part's signature: escaped, lines ending in `<br>`.
+    html_signature: minijinja::Value,
+}
+
+impl CallText {
+    /// `call`'s text in `lang`, naming `contact` for questions (`None`
+    /// leaves the sentence out).
+    pub fn new(call: &Call, lang: Language, contact: Option<&str>) -> Result<Self, RenderError> {
+        let def = &call.definition;
+        let t = &def.timeline;
+        let call_title = match (lang, &def.title_en) {
+            (Language::En, Some(en)) => en.to_string(),
+            _ => def.title.to_string(),
+        };
+        let seminars: Vec<SeminarView> = t
+            .seminars
+            .iter()
+            .map(|s| SeminarView {
+                title: s.title.get(lang).to_owned(),
+                when: when(s.starts_at, lang),
+                location: s.location.clone(),
+            })
+            .collect();
+        let seminar_events = t
+            .seminars
+            .iter()
+            .map(|s| ics::Event {
+                uid_suffix: format!("seminar-{}", s.id),
+                summary: format!("{} – {}", s.title.get(lang), call_title),
+                starts_at: s.starts_at,
+                ends_at: s.ends_at,
+                location: Some(s.location.clone()),
+            })
+            .collect();
+        let signature_template = format!("signature.{}.txt", lang.tag());
+        let signature = environment()
+            .get_template(&signature_template)
+            .and_then(|tpl| tpl.render(context! { lang => lang.tag(), contact => contact }))
+            .map_err(|e| RenderError { notice: "signature", detail: format!("{signature_template}: {e:#}") })?
+            .trim_end()
+            .to_owned();
+        let html_signature = html_signature(lang)
+            .as_ref()
+            .map_err(|e| RenderError { notice: "signature", detail: format!("{signature_template}: {e}") })?;
+        Ok(Self {
+            lang,
+            contact: contact.map(str::to_owned),
+            call_title,
+            seminars: minijinja::Value::from_serialize(&seminars),
+            seminar_events,
+            closes_at: when(t.closes_at, lang),
+            plan_deadline: when(t.plan_deadline, lang),
+            panel_at: when(t.panel_at, lang),
+            meeting_date: date(t.decision_meeting_at, lang),
+            signature,
+            html_signature: minijinja::Value::from_safe_string(html_signature.clone()),
+        })
+    }
+
+    pub fn language(&self) -> Language {
+        self.lang
+    }
+}
+
 /// Renders `intent` for a preview that knows neither when the mail was
 /// queued nor the configured contact: the invitation's `DTSTAMP` is now,
 /// and the footer names no contact. What is sent is rendered by
@@ -175,12 +256,31 @@ pub fn render_mail(
     call: &Call,
     envelope: &Envelope<'_>,
 ) -> Result<Rendered, RenderError> {
-    let uid = envelope.uid;
+    let text = CallText::new(call, intent.to.language, envelope.contact)?;
+    render_with(intent, idea, &text, envelope.uid, envelope.queued_at)
+}
+
+/// As [`render_mail`], with the call's text already worked out: `text` must
+/// be of the intent's call, in the recipient's language, naming the contact
+/// the mail should name. `uid` is the mail's id, `queued_at` when it was
+/// queued (see [`Envelope`]).
+pub fn render_with(
+    intent: &NotificationIntent,
+    idea: &IdeaState,
+    text: &CallText,
+    uid: &str,
+    queued_at: DateTime<Utc>,
+) -> Result<Rendered, RenderError> {
     let notice = intent.notice.key();
-    let lang = intent.to.language;
+    let lang = text.lang;
     let err = |detail: String| RenderError { notice, detail };
-    let def = &call.definition;
-    let t = &def.timeline;
+    if intent.to.language != lang {
+        return Err(err(format!(
+            "the call's text is in {}, the recipient reads {}",
+            lang.tag(),
+            intent.to.language.tag()
+        )));
+    }
     // The intent carries the facts as they were when the mail was decided;
     // the idea's current state is only a fallback for rows written before
     // intents carried them.
@@ -190,19 +290,6 @@ pub fn render_mail(
         .map(|t| t.to_string())
         .or_else(|| idea.idea().map(|i| i.details.title.to_string()))
         .unwrap_or_default();
-    let call_title = match (lang, &def.title_en) {
-        (Language::En, Some(en)) => en.to_string(),
-        _ => def.title.to_string(),
-    };
-    let seminars: Vec<SeminarView> = t
-        .seminars
-        .iter()
-        .map(|s| SeminarView {
-            title: s.title.get(lang).to_owned(),
-            when: when(s.starts_at, lang),
-            location: s.location.clone(),
-        })
-        .collect();
     let motivation = match &intent.notice {
         Notice::NotSelected { motivation } | Notice::Declined { motivation, .. } => Some(motivation.to_string()),
         Notice::Selected { motivation: Some(m) } => Some(m.to_string()),
@@ -213,9 +300,9 @@ pub fn render_mail(
         _ => None,
     };
     let (deadline, days_before) = match &intent.notice {
-        Notice::PlanDeadlineReminder { deadline, days_before } => (*deadline, Some(*days_before)),
-        Notice::Lapsed { deadline } => (*deadline, None),
-        _ => (t.plan_deadline, None),
+        Notice::PlanDeadlineReminder { deadline, days_before } => (Some(when(*deadline, lang)), Some(*days_before)),
+        Notice::Lapsed { deadline } => (Some(when(*deadline, lang)), None),
+        _ => (None, None),
     };
     let (amount, conditions, registry) = match &intent.notice {
         Notice::Granted { amount, conditions, registry, .. } => {
@@ -241,22 +328,22 @@ pub fn render_mail(
         lang => lang.tag(),
         name => intent.to.name.as_str(),
         idea_title => idea_title,
-        call_title => call_title,
-        seminars => seminars,
+        call_title => &text.call_title,
+        seminars => &text.seminars,
         motivation => motivation,
         submitted_at => submitted_at,
-        closes_at => when(t.closes_at, lang),
-        plan_deadline => when(t.plan_deadline, lang),
-        deadline => when(deadline, lang),
+        closes_at => &text.closes_at,
+        plan_deadline => &text.plan_deadline,
+        deadline => deadline.as_ref().unwrap_or(&text.plan_deadline),
         days_before => days_before,
         pitch_at => pitch_at,
-        panel_at => when(t.panel_at, lang),
+        panel_at => &text.panel_at,
         requested => requested,
         amount => amount,
         conditions => conditions,
         registry => registry,
-        meeting_date => date(t.decision_meeting_at, lang),
-        contact => envelope.contact,
+        meeting_date => &text.meeting_date,
+        contact => text.contact.as_deref(),
     };
     let env = environment();
     let part = |stem: &str, ext: &str| -> Result<String, RenderError> {
@@ -265,13 +352,8 @@ pub fn render_mail(
     };
     let subject = part("subject", "txt")?.trim().to_owned();
     let body = part("body", "txt")?;
-    let signature = env
-        .get_template(&format!("signature.{}.txt", lang.tag()))
-        .and_then(|tpl| tpl.render(&ctx))
-        .map_err(|e| err(e.to_string()))?;
-    let text = format!("{}\n\n{}\n", body.trim_end(), signature.trim_end());
+    let text_part = format!("{}\n\n{}\n", body.trim_end(), text.signature);
     let inner = part("body", "html")?;
-    let html_signature = html_signature(lang).as_ref().map_err(|e| err(e.clone()))?;
     let html = env
         .get_template("layout.html")
         .and_then(|tpl| {
@@ -279,27 +361,17 @@ pub fn render_mail(
                 lang => lang.tag(),
                 subject => &subject,
                 content => inner,
-                contact => envelope.contact,
-                signature => html_signature,
+                contact => text.contact.as_deref(),
+                signature => &text.html_signature,
             })
         })
         .map_err(|e| err(format!("layout.html: {e:#}")))?;
 
     let ics = match &intent.notice {
-        Notice::SeminarInvitation => Some(ics::calendar(
-            uid,
-            envelope.queued_at,
-            t.seminars.iter().map(|s| ics::Event {
-                uid_suffix: format!("seminar-{}", s.id),
-                summary: format!("{} – {}", s.title.get(lang), call_title),
-                starts_at: s.starts_at,
-                ends_at: s.ends_at,
-                location: Some(s.location.clone()),
-            }),
-        )),
+        Notice::SeminarInvitation => Some(ics::calendar(uid, queued_at, text.seminar_events.iter().cloned())),
         Notice::PanelInvitation { at } => Some(ics::calendar(
             uid,
-            envelope.queued_at,
+            queued_at,
             [ics::Event {
                 uid_suffix: "panel".into(),
                 summary: match lang {
@@ -313,12 +385,13 @@ pub fn render_mail(
         )),
         _ => None,
     };
-    Ok(Rendered { subject, text, html, ics })
+    Ok(Rendered { subject, text: text_part, html, ics })
 }
 
-/// The signature of the HTML part, trimmed. The HTML states the contact in
-/// its own paragraph, with a link, so its signature is the text one without
-/// that sentence: the same for every mail in a language, rendered once.
+/// The signature of the HTML part: the text one without the contact
+/// sentence (the HTML states the contact in its own paragraph, with a
+/// link), escaped, each line but the last ending in `<br>`. The same for
+/// every mail in a language, so rendered once.
 fn html_signature(lang: Language) -> &'static Result<String, String> {
     static SV: OnceLock<Result<String, String>> = OnceLock::new();
     static EN: OnceLock<Result<String, String>> = OnceLock::new();
@@ -330,7 +403,7 @@ fn html_signature(lang: Language) -> &'static Result<String, String> {
         environment()
             .get_template(&format!("signature.{}.txt", lang.tag()))
             .and_then(|tpl| tpl.render(context! { lang => lang.tag() }))
-            .map(|s| s.trim().to_owned())
+            .map(|s| minijinja::HtmlEscape(s.trim()).to_string().replace('\n', "<br>\n"))
             .map_err(|e| e.to_string())
     })
 }

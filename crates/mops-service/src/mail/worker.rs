@@ -15,11 +15,11 @@ use lettre::message::header::{ContentTransferEncoding, ContentType};
 use lettre::message::{Attachment, Body, Mailbox, MultiPart, SinglePart};
 use mops_core::IdeaState;
 use mops_core::call::Call;
-use mops_core::domain::{CallId, IdeaId};
+use mops_core::domain::{CallId, IdeaId, Language};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
-use super::render::{Envelope, Rendered, render_mail};
+use super::render::{CallText, Envelope, Rendered, render_mail, render_with};
 use super::transport::{MailSettings, SendFailure, Transport};
 use crate::store::{OutboxRow, OutboxUpdate, Store, StoreError};
 
@@ -66,6 +66,9 @@ struct Job {
 /// up to a batch of outcomes per transaction, or what it has after this.
 const RECORD_WITHIN: std::time::Duration = std::time::Duration::from_millis(25);
 
+/// What the mails of each call say alike, by call and language.
+type CallTexts = HashMap<(CallId, Language), Arc<CallText>>;
+
 /// A row's call and idea, shared by the rows of a batch.
 type Context = (Arc<Call>, Arc<IdeaState>);
 
@@ -81,6 +84,8 @@ pub struct MailWorker<S> {
     /// (all the renderer reads of it) cannot change once it has ideas, and
     /// mail exists only for ideas.
     calls: Arc<std::sync::Mutex<HashMap<CallId, Arc<Call>>>>,
+    /// What the mails of a call say alike, per language, kept likewise.
+    texts: Arc<std::sync::Mutex<CallTexts>>,
 }
 
 /// The Message-ID of an outbox row: stable across re-sends.
@@ -106,9 +111,10 @@ fn crlf(text: &str) -> String {
 
 /// A text part's body, with CRLF line endings: the encoding lettre's
 /// `Body::new` would choose, by lettre's own rules, and the same bytes.
-/// Quoted-printable, which nearly every mail gets, is encoded here with the
-/// encoder lettre uses, which spares `Body::new`'s second pass over line
-/// endings that [`crlf`] already fixed.
+/// Quoted-printable, which nearly every mail gets, is encoded here (by
+/// [`super::qp`], which writes what lettre's encoder writes, faster), which
+/// also spares `Body::new`'s second pass over line endings that [`crlf`]
+/// already fixed.
 fn text_body(text: &str) -> Body {
     let text = crlf(text);
     // 7bit: ASCII, every line shorter than 76.
@@ -119,7 +125,7 @@ fn text_body(text: &str) -> Body {
     if seven_bit || escaped > text.len() / 3 {
         Body::new(text)
     } else {
-        Body::dangerous_pre_encoded(quoted_printable::encode(text), ContentTransferEncoding::QuotedPrintable)
+        Body::dangerous_pre_encoded(super::qp::encode(text.as_bytes()), ContentTransferEncoding::QuotedPrintable)
     }
 }
 
@@ -136,7 +142,11 @@ pub fn build_message(
     let alternative = MultiPart::alternative()
         .singlepart(SinglePart::plain(text_body(&rendered.text)))
         .singlepart(SinglePart::html(text_body(&rendered.html)));
+    // The envelope given, lettre need not parse it back out of the headers.
+    let envelope =
+        lettre::address::Envelope::new(Some(from.email.clone()), vec![to.email.clone()]).map_err(|e| e.to_string())?;
     let builder = Message::builder()
+        .envelope(envelope)
         .from(from.clone())
         .reply_to(reply_to.clone())
         .to(to.clone())
@@ -164,7 +174,7 @@ impl<S: Store + Clone + 'static> MailWorker<S> {
     /// A worker sending through `transport`.
     pub fn with_transport(store: S, transport: Transport, settings: MailSettings) -> Self {
         let reply_to = Arc::new(settings.contact().clone());
-        Self { store, transport, settings: Arc::new(settings), reply_to, calls: Arc::default() }
+        Self { store, transport, settings: Arc::new(settings), reply_to, calls: Arc::default(), texts: Arc::default() }
     }
 
     /// Whom the mails name for questions, and their `Reply-To`.
@@ -255,6 +265,7 @@ impl<S: Store + Clone + 'static> MailWorker<S> {
         // The call and the idea of each row, each read once per batch: a
         // batch holds many ideas of a few calls, and a call is the larger read.
         let mut calls: HashMap<CallId, Arc<Call>> = self.calls.lock().map(|c| c.clone()).unwrap_or_default();
+        let mut texts = self.texts.lock().map(|t| t.clone()).unwrap_or_default();
         let mut ideas: HashMap<IdeaId, Arc<IdeaState>> = HashMap::new();
         let mut jobs = Vec::with_capacity(rows.len());
         for row in rows {
@@ -262,7 +273,13 @@ impl<S: Store + Clone + 'static> MailWorker<S> {
             // idea itself; newer rows carry all they state.
             let idea = row.intent.idea_title.is_none().then_some(row.idea_id);
             let message = match self.cached_context(&mut calls, &mut ideas, row.call_id, idea).await {
-                Ok((call, idea)) => build(&self.settings, &self.reply_to, &row, &idea, &call),
+                Ok((call, idea)) => match self.call_text(&mut texts, row.call_id, &call, row.intent.to.language) {
+                    Ok(text) => build(&self.settings, &self.reply_to, &row, &idea, &text),
+                    Err(e) => {
+                        tracing::error!(outbox.id = %row.id, error = %e, "cannot build a mail");
+                        Err(OutboxUpdate::Failed { id: row.id, error: format!("cannot build the mail: {e}") })
+                    }
+                },
                 Err(e) => {
                     tracing::error!(outbox.id = %row.id, error = %e, "cannot load the idea of a mail");
                     Err(OutboxUpdate::Retry {
@@ -278,7 +295,27 @@ impl<S: Store + Clone + 'static> MailWorker<S> {
         if let Ok(mut cache) = self.calls.lock() {
             cache.extend(calls);
         }
+        if let Ok(mut cache) = self.texts.lock() {
+            cache.extend(texts);
+        }
         jobs
+    }
+
+    /// The text of `call` in `lang` from `texts`, worked out (naming this
+    /// worker's contact) and kept there if missing.
+    fn call_text(
+        &self,
+        texts: &mut CallTexts,
+        id: CallId,
+        call: &Call,
+        lang: Language,
+    ) -> Result<Arc<CallText>, super::RenderError> {
+        if let Some(text) = texts.get(&(id, lang)) {
+            return Ok(text.clone());
+        }
+        let text = Arc::new(CallText::new(call, lang, Some(self.reply_to.email.as_ref()))?);
+        texts.insert((id, lang), text.clone());
+        Ok(text)
     }
 
     /// Sends claimed rows; returns what to record.
@@ -491,13 +528,13 @@ fn build(
     reply_to: &Mailbox,
     row: &OutboxRow,
     idea: &IdeaState,
-    call: &Call,
+    text: &CallText,
 ) -> Result<Message, OutboxUpdate> {
     let to = match row.intent.to.email.as_str().parse::<lettre::Address>() {
         Ok(address) => Mailbox::new(Some(row.intent.to.name.to_string()), address),
         Err(e) => return Err(OutboxUpdate::Failed { id: row.id, error: format!("invalid recipient address: {e}") }),
     };
-    render_row(row, idea, call, reply_to)
+    render_with(&row.intent, idea, text, &row.id.to_string(), row.created_at)
         .map_err(|e| e.to_string())
         .and_then(|rendered| build_message(row.id, &to, &settings.from, reply_to, &rendered))
         .map_err(|e| {

@@ -39,7 +39,13 @@ pub const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// The pipeline in an SQLite file.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
+    /// Reads, and the few single-statement writes.
     pool: SqlitePool,
+    /// Write transactions: one connection, so writers queue here rather than
+    /// in SQLite's busy handler, and its page cache stays valid from one
+    /// write to the next (in WAL mode a connection drops its whole cache
+    /// when another connection has written since its last transaction).
+    writer: SqlitePool,
 }
 
 impl SqliteStore {
@@ -51,19 +57,38 @@ impl SqliteStore {
     /// `synchronous = FULL`: every commit is on disk before it is
     /// acknowledged, so a decision once recorded survives a power cut. With
     /// WAL, `NORMAL` would be faster but may lose the last commits.
+    /// `temp_store = MEMORY` keeps statement journals (which a multi-row
+    /// update inside a transaction writes) off the disk.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
+            .pragma("temp_store", "MEMORY")
             .busy_timeout(SQLITE_BUSY_TIMEOUT);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(SQLITE_BUSY_TIMEOUT)
+            .connect_with(options.clone())
+            .await?;
         let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
-        Ok(Self { pool })
+        Ok(Self { pool, writer })
     }
 
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+
+    /// The connection write transactions use (see the field).
+    pub fn writer(&self) -> &SqlitePool {
+        &self.writer
+    }
+
+    /// Closes every connection (before the file is deleted, say).
+    pub async fn close(&self) {
+        self.pool.close().await;
+        self.writer.close().await;
     }
 }
 
@@ -97,6 +122,11 @@ impl PgStore {
     }
 
     pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Write transactions use the one pool.
+    pub fn writer(&self) -> &PgPool {
         &self.pool
     }
 }
@@ -199,7 +229,7 @@ macro_rules! impl_store {
             }
 
             async fn begin_write(&self) -> Result<sqlx::Transaction<'static, $db>, StoreError> {
-                Ok(self.pool.begin_with($begin).await?)
+                Ok(self.writer().begin_with($begin).await?)
             }
 
             /// The stored outcome of an earlier request with this key, or
