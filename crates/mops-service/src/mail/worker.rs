@@ -72,6 +72,14 @@ type CallTexts = HashMap<(CallId, Language), Arc<CallText>>;
 /// A row's call and idea, shared by the rows of a batch.
 type Context = (Arc<Call>, Arc<IdeaState>);
 
+/// What the rows of a batch share: each call and idea read once, each
+/// call's text worked out once.
+struct BatchContext {
+    calls: HashMap<CallId, Arc<Call>>,
+    texts: CallTexts,
+    ideas: HashMap<IdeaId, Arc<IdeaState>>,
+}
+
 /// Sends the outbox of one store through one transport.
 #[derive(Debug, Clone)]
 pub struct MailWorker<S> {
@@ -110,20 +118,29 @@ fn crlf(text: &str) -> String {
 }
 
 /// A text part's body, with CRLF line endings: the encoding lettre's
-/// `Body::new` would choose, by lettre's own rules, and the same bytes.
-/// Quoted-printable, which nearly every mail gets, is encoded here (by
-/// [`super::qp`], which writes what lettre's encoder writes, faster), which
-/// also spares `Body::new`'s second pass over line endings that [`crlf`]
-/// already fixed.
+/// `Body::new` would choose for the text with CRLF line endings, by lettre's
+/// own rules, and the same bytes. Quoted-printable, which nearly every mail
+/// gets, is encoded here by [`super::qp`], which writes what lettre's
+/// encoder writes, faster, and makes the line endings CRLF as it goes.
 fn text_body(text: &str) -> Body {
-    let text = crlf(text);
-    // 7bit: ASCII, every line shorter than 76.
-    let seven_bit = text.is_ascii() && text.split("\r\n").all(|line| line.len() < 76);
-    // Otherwise quoted-printable, unless more than a third of the bytes
-    // would need escaping (then base64).
-    let escaped = text.bytes().filter(|b| !matches!(b, b'\t' | b' '..=b'~')).count();
-    if seven_bit || escaped > text.len() / 3 {
-        Body::new(text)
+    if text.is_ascii() {
+        // 7bit if every line is shorter than 76; lettre decides the rest.
+        return Body::new(crlf(text));
+    }
+    // Quoted-printable, unless more than a third of the bytes (counted with
+    // CRLF line endings) would need escaping: then base64.
+    let (mut escaped, mut lone_lf, mut previous) = (0, 0, 0u8);
+    for &b in text.as_bytes() {
+        if !matches!(b, b'\t' | b' '..=b'~') {
+            escaped += 1;
+            if b == b'\n' && previous != b'\r' {
+                lone_lf += 1;
+            }
+        }
+        previous = b;
+    }
+    if escaped + lone_lf > (text.len() + lone_lf) / 3 {
+        Body::new(crlf(text))
     } else {
         Body::dangerous_pre_encoded(super::qp::encode(text.as_bytes()), ContentTransferEncoding::QuotedPrintable)
     }
@@ -262,43 +279,57 @@ impl<S: Store + Clone + 'static> MailWorker<S> {
     /// Reads what claimed rows need (each call and idea once) and builds
     /// their messages.
     async fn prepare(&self, rows: Vec<OutboxRow>, now: DateTime<Utc>) -> Vec<Job> {
-        // The call and the idea of each row, each read once per batch: a
-        // batch holds many ideas of a few calls, and a call is the larger read.
-        let mut calls: HashMap<CallId, Arc<Call>> = self.calls.lock().map(|c| c.clone()).unwrap_or_default();
-        let mut texts = self.texts.lock().map(|t| t.clone()).unwrap_or_default();
-        let mut ideas: HashMap<IdeaId, Arc<IdeaState>> = HashMap::new();
+        let mut batch = self.batch_context();
         let mut jobs = Vec::with_capacity(rows.len());
         for row in rows {
-            // Rows written before intents carried the idea's title need the
-            // idea itself; newer rows carry all they state.
-            let idea = row.intent.idea_title.is_none().then_some(row.idea_id);
-            let message = match self.cached_context(&mut calls, &mut ideas, row.call_id, idea).await {
-                Ok((call, idea)) => match self.call_text(&mut texts, row.call_id, &call, row.intent.to.language) {
-                    Ok(text) => build(&self.settings, &self.reply_to, &row, &idea, &text),
-                    Err(e) => {
-                        tracing::error!(outbox.id = %row.id, error = %e, "cannot build a mail");
-                        Err(OutboxUpdate::Failed { id: row.id, error: format!("cannot build the mail: {e}") })
-                    }
-                },
-                Err(e) => {
-                    tracing::error!(outbox.id = %row.id, error = %e, "cannot load the idea of a mail");
-                    Err(OutboxUpdate::Retry {
-                        id: row.id,
-                        at: now
-                            + chrono::Duration::from_std(self.settings.retry.delay(row.attempts)).unwrap_or_default(),
-                        error: "the idea or call could not be read".into(),
-                    })
-                }
-            };
-            jobs.push(Job { row, message });
+            jobs.push(self.prepare_one(&mut batch, row, now).await);
         }
+        self.keep(batch);
+        jobs
+    }
+
+    /// A fresh batch's context, with the calls and texts kept so far.
+    fn batch_context(&self) -> BatchContext {
+        BatchContext {
+            calls: self.calls.lock().map(|c| c.clone()).unwrap_or_default(),
+            texts: self.texts.lock().map(|t| t.clone()).unwrap_or_default(),
+            ideas: HashMap::new(),
+        }
+    }
+
+    /// Keeps a batch's calls and texts for the batches to come.
+    fn keep(&self, batch: BatchContext) {
         if let Ok(mut cache) = self.calls.lock() {
-            cache.extend(calls);
+            cache.extend(batch.calls);
         }
         if let Ok(mut cache) = self.texts.lock() {
-            cache.extend(texts);
+            cache.extend(batch.texts);
         }
-        jobs
+    }
+
+    /// Reads what `row` needs (through `batch`) and builds its message.
+    async fn prepare_one(&self, batch: &mut BatchContext, row: OutboxRow, now: DateTime<Utc>) -> Job {
+        // Rows written before intents carried the idea's title need the
+        // idea itself; newer rows carry all they state.
+        let idea = row.intent.idea_title.is_none().then_some(row.idea_id);
+        let message = match self.cached_context(&mut batch.calls, &mut batch.ideas, row.call_id, idea).await {
+            Ok((call, idea)) => match self.call_text(&mut batch.texts, row.call_id, &call, row.intent.to.language) {
+                Ok(text) => build(&self.settings, &self.reply_to, &row, &idea, &text),
+                Err(e) => {
+                    tracing::error!(outbox.id = %row.id, error = %e, "cannot build a mail");
+                    Err(OutboxUpdate::Failed { id: row.id, error: format!("cannot build the mail: {e}") })
+                }
+            },
+            Err(e) => {
+                tracing::error!(outbox.id = %row.id, error = %e, "cannot load the idea of a mail");
+                Err(OutboxUpdate::Retry {
+                    id: row.id,
+                    at: now + chrono::Duration::from_std(self.settings.retry.delay(row.attempts)).unwrap_or_default(),
+                    error: "the idea or call could not be read".into(),
+                })
+            }
+        };
+        Job { row, message }
     }
 
     /// The text of `call` in `lang` from `texts`, worked out (naming this
@@ -384,7 +415,9 @@ impl<S: Store + Clone + 'static> MailWorker<S> {
     ) -> Result<WorkerReport, StoreError> {
         let batch = usize::try_from(self.settings.batch).unwrap_or(1).max(1);
         let concurrency = self.settings.concurrency.max(1);
-        let (jobs_tx, mut jobs) = mpsc::channel::<Job>(batch);
+        // Room for as many built messages as are being sent: enough that a
+        // send never waits for a build, few enough to stay in the caches.
+        let (jobs_tx, mut jobs) = mpsc::channel::<Job>(concurrency);
         let (outcomes, outcomes_rx) = mpsc::unbounded_channel::<OutboxUpdate>();
         let producer = tokio::spawn(self.clone().produce(now, jobs_tx));
         let recorder = tokio::spawn(record_outcomes(self.store.clone(), outcomes_rx, batch));
@@ -473,14 +506,20 @@ impl<S: Store + Clone + 'static> MailWorker<S> {
                 return Ok(Vec::new());
             }
             claiming = claim();
-            let mut built = self.prepare(rows, now).await.into_iter();
-            while let Some(job) = built.next() {
+            // Each message is built when there is room for it, just before
+            // it is sent: a few messages in flight rather than a batch, so
+            // what is sent is still in the CPU's caches.
+            let mut batch = self.batch_context();
+            let mut rows = rows.into_iter();
+            while let Some(row) = rows.next() {
+                let job = self.prepare_one(&mut batch, row, now).await;
                 if let Err(mpsc::error::SendError(job)) = jobs.send(job).await {
-                    let mut held: Vec<uuid::Uuid> = std::iter::once(job).chain(built).map(|j| j.row.id).collect();
+                    let mut held: Vec<uuid::Uuid> = std::iter::once(job.row.id).chain(rows.map(|r| r.id)).collect();
                     held.extend(claimed(claiming).await.unwrap_or_default().iter().map(|r| r.id));
                     return Ok(held);
                 }
             }
+            self.keep(batch);
         }
     }
 }
@@ -593,6 +632,10 @@ mod tests {
             "<p style=\"margin:0\">Ärendet är beviljat: 350 000 kr.</p>\n",
             "trailing space \nand tab\t\n",
             "",
+            "lone CR\rand CRLF\r\nand lone LF\nåäö",
+            "ÅÄÖ\nåäö\n€€€\n",
+            "\n\n\n\nå\n\n\n\n\n\n",
+            "short ASCII\nwith a line longer than seventy-six characters, which is not seven-bit then at all\n",
         ] {
             let ours = SinglePart::plain(text_body(text)).formatted();
             let lettres = SinglePart::plain(Body::new(crlf(text))).formatted();
