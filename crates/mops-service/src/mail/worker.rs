@@ -146,6 +146,40 @@ fn text_body(text: &str) -> Body {
     }
 }
 
+/// The longest line a 7bit body may have, in octets (RFC 5322, 2.1.1).
+const MAX_7BIT_LINE: usize = 998;
+
+/// `html` with every character outside ASCII written as a numeric character
+/// reference (`ä` as `&#228;`), which any HTML reader shows as the character.
+pub fn ascii_html(html: &str) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(html.len() + html.len() / 8);
+    let mut rest = html;
+    while let Some(at) = rest.find(|c: char| !c.is_ascii()) {
+        out.push_str(&rest[..at]);
+        let c = rest[at..].chars().next().expect("a character at a char boundary");
+        let _ = write!(out, "&#{};", u32::from(c));
+        rest = &rest[at + c.len_utf8()..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The HTML part's body. Written as ASCII ([`ascii_html`]) with CRLF line
+/// endings, it goes as 7bit: no transfer encoding for a mail client to undo,
+/// and nothing for the worker to encode. Only if a line is longer than 7bit
+/// allows (a long paragraph someone typed) or a CR stands alone does it
+/// fall back to what lettre would choose (quoted-printable).
+fn html_body(html: &str) -> Body {
+    let html = crlf(&ascii_html(html));
+    let seven_bit = html.split("\r\n").all(|line| line.len() <= MAX_7BIT_LINE && !line.contains(['\r', '\0']));
+    if seven_bit {
+        Body::dangerous_pre_encoded(html.into_bytes(), ContentTransferEncoding::SevenBit)
+    } else {
+        text_body(&html)
+    }
+}
+
 /// Builds the MIME message: multipart/alternative (text, HTML), inside
 /// multipart/mixed with the `.ics` when there is an invitation. Replies go
 /// to `reply_to`, the contact the mail names.
@@ -158,7 +192,7 @@ pub fn build_message(
 ) -> Result<Message, String> {
     let alternative = MultiPart::alternative()
         .singlepart(SinglePart::plain(text_body(&rendered.text)))
-        .singlepart(SinglePart::html(text_body(&rendered.html)));
+        .singlepart(SinglePart::html(html_body(&rendered.html)));
     // The envelope given, lettre need not parse it back out of the headers.
     let envelope =
         lettre::address::Envelope::new(Some(from.email.clone()), vec![to.email.clone()]).map_err(|e| e.to_string())?;
@@ -618,7 +652,7 @@ async fn send(
 mod tests {
     use lettre::message::{Body, SinglePart};
 
-    use super::{crlf, text_body};
+    use super::{ascii_html, crlf, html_body, text_body};
 
     #[test]
     fn text_bodies_are_encoded_as_lettre_would_encode_them() {
@@ -640,6 +674,32 @@ mod tests {
             let ours = SinglePart::plain(text_body(text)).formatted();
             let lettres = SinglePart::plain(Body::new(crlf(text))).formatted();
             assert_eq!(String::from_utf8(ours).unwrap(), String::from_utf8(lettres).unwrap(), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn the_html_part_is_ascii_7bit_unless_a_line_is_too_long() {
+        let html = "<p title=\"Idé\">Ärendet är beviljat: 350 000 kr – välkommen!</p>\n<p>€ 😀</p>\n";
+        assert_eq!(
+            ascii_html(html),
+            "<p title=\"Id&#233;\">&#196;rendet &#228;r beviljat: 350 000 kr &#8211; v&#228;lkommen!</p>\n<p>&#8364; &#128512;</p>\n"
+        );
+        let part = String::from_utf8(SinglePart::html(html_body(html)).formatted()).unwrap();
+        assert!(part.contains("Content-Transfer-Encoding: 7bit\r\n"), "{part}");
+        assert!(part.contains("\r\n<p>&#8364; &#128512;</p>\r\n"), "{part}");
+        assert!(part.is_ascii());
+
+        // A line over 998 octets cannot go as 7bit: quoted-printable, as
+        // lettre would choose.
+        let long = format!("<p>{}</p>\n", "lång ".repeat(300));
+        let part = String::from_utf8(SinglePart::html(html_body(&long)).formatted()).unwrap();
+        assert!(part.contains("Content-Transfer-Encoding: quoted-printable\r\n"), "{part}");
+        assert!(part.lines().all(|l| l.len() <= 78), "{part}");
+        // With a line too long or a lone CR, the encoding is lettre's choice.
+        for html in [long.as_str(), "<p>a\rb</p>"] {
+            let ours = SinglePart::html(html_body(html)).formatted();
+            let lettres = SinglePart::html(Body::new(crlf(&ascii_html(html)))).formatted();
+            assert_eq!(String::from_utf8(ours).unwrap(), String::from_utf8(lettres).unwrap());
         }
     }
 
