@@ -167,9 +167,9 @@ pub fn ascii_html(html: &str) -> String {
 
 /// The HTML part's body. Written as ASCII ([`ascii_html`]) with CRLF line
 /// endings, it goes as 7bit: no transfer encoding for a mail client to undo,
-/// and nothing for the worker to encode. Only if a line is longer than 7bit
-/// allows (a long paragraph someone typed) or a CR stands alone does it
-/// fall back to what lettre would choose (quoted-printable).
+/// and nothing for the worker to encode. If a line is longer than 7bit
+/// allows (a long paragraph someone typed), or a CR or NUL stands in it, the
+/// encoding is what lettre would choose (quoted-printable for a long line).
 fn html_body(html: &str) -> Body {
     let html = crlf(&ascii_html(html));
     let seven_bit = html.split("\r\n").all(|line| line.len() <= MAX_7BIT_LINE && !line.contains(['\r', '\0']));
