@@ -214,6 +214,11 @@ pub struct MailRun {
     /// the run, where the platform tells (`/proc/self/stat`): steadier
     /// than the wall time when other work shares the machine.
     pub cpu: Option<Duration>,
+    /// Of the machine's CPU time during the run, the share (in percent) a
+    /// hypervisor gave to other machines, where the platform tells
+    /// (`/proc/stat`). When it is high the run says more about the
+    /// neighbours than about the code.
+    pub steal: Option<f64>,
     /// What the sink saw during the run.
     pub sink: SinkCounts,
 }
@@ -244,6 +249,24 @@ fn process_cpu() -> Option<Duration> {
 
 fn cpu_since(before: Option<Duration>) -> Option<Duration> {
     before.zip(process_cpu()).map(|(before, after)| after.saturating_sub(before))
+}
+
+/// The machine's CPU time so far, in clock ticks, from the first line of
+/// `/proc/stat` (Linux): (stolen, all). `None` elsewhere.
+fn host_cpu() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().next()?.strip_prefix("cpu ")?;
+    // user, nice, system, idle, iowait, irq, softirq, steal (guest time is
+    // already counted in user).
+    let ticks: Vec<u64> = line.split_whitespace().take(8).map(|t| t.parse().ok()).collect::<Option<_>>()?;
+    Some((*ticks.get(7)?, ticks.iter().sum()))
+}
+
+/// The share of the machine's CPU time stolen since `before`, in percent.
+fn steal_since(before: Option<(u64, u64)>) -> Option<f64> {
+    let ((stolen_before, all_before), (stolen, all)) = before.zip(host_cpu())?;
+    let all = all.checked_sub(all_before).filter(|t| *t > 0)?;
+    Some(100.0 * stolen.saturating_sub(stolen_before) as f64 / all as f64)
 }
 
 impl MailBackendReport {
@@ -314,19 +337,29 @@ impl fmt::Display for MailBackendReport {
         writeln!(f, "  mails: {}", mix.join(", "))?;
         writeln!(
             f,
-            "  {:<14} {:>5} {:>9} {:>8} {:>11} {:>12} {:>9} {:>9} {:>10}",
-            "run", "round", "messages", "wall s", "per second", "cpu µs/mail", "received", "distinct", "duplicates"
+            "  {:<14} {:>5} {:>9} {:>8} {:>11} {:>12} {:>8} {:>9} {:>9} {:>10}",
+            "run",
+            "round",
+            "messages",
+            "wall s",
+            "per second",
+            "cpu µs/mail",
+            "steal %",
+            "received",
+            "distinct",
+            "duplicates"
         )?;
         for r in &self.runs {
             writeln!(
                 f,
-                "  {:<14} {:>5} {:>9} {:>8.2} {:>11.1} {:>12} {:>9} {:>9} {:>10}",
+                "  {:<14} {:>5} {:>9} {:>8.2} {:>11.1} {:>12} {:>8} {:>9} {:>9} {:>10}",
                 r.sender.name(),
                 r.round,
                 r.messages,
                 r.wall.as_secs_f64(),
                 r.per_second(),
                 r.cpu_per_mail().map(|c| format!("{c:.0}")).unwrap_or_else(|| "–".into()),
+                r.steal.map(|p| format!("{p:.0}")).unwrap_or_else(|| "–".into()),
                 r.sink.received,
                 r.sink.distinct,
                 r.sink.duplicates
@@ -786,21 +819,21 @@ async fn measure(backend: Backend, opts: &MailBenchOptions, db: &Db) -> Result<M
         let order = if round % 2 == 1 { [Sender::Lettre, Sender::Engine] } else { [Sender::Engine, Sender::Lettre] };
         for sender in order {
             sink.take();
-            let (sent, wall, cpu) = match sender {
+            let (sent, wall, cpu, steal) = match sender {
                 Sender::Lettre => {
                     let batch = messages.clone();
-                    let (started, cpu) = (Instant::now(), process_cpu());
+                    let (started, cpu, host) = (Instant::now(), process_cpu(), host_cpu());
                     let sent = send_alone(&smtp, batch, opts.concurrency).await.map_err(fail)?;
-                    (sent, started.elapsed(), cpu_since(cpu))
+                    (sent, started.elapsed(), cpu_since(cpu), steal_since(host))
                 }
                 Sender::Engine => {
                     if engine_runs > 0 {
                         reset(db).await.map_err(fail)?;
                     }
                     engine_runs += 1;
-                    let (started, cpu) = (Instant::now(), process_cpu());
+                    let (started, cpu, host) = (Instant::now(), process_cpu(), host_cpu());
                     let report = worker.drain(Utc::now()).await.map_err(|e| fail(format!("the worker failed: {e}")))?;
-                    let (wall, cpu) = (started.elapsed(), cpu_since(cpu));
+                    let (wall, cpu, steal) = (started.elapsed(), cpu_since(cpu), steal_since(host));
                     if report.sent != opts.messages || report.handled() != report.sent {
                         return Err(fail(format!(
                             "the worker sent {} of {} mails ({} to retry, {} failed)",
@@ -808,10 +841,10 @@ async fn measure(backend: Backend, opts: &MailBenchOptions, db: &Db) -> Result<M
                         )));
                     }
                     rows_sent = sent_rows(db).await.map_err(fail)?;
-                    (report.sent, wall, cpu)
+                    (report.sent, wall, cpu, steal)
                 }
             };
-            runs.push(MailRun { sender, round, messages: sent, wall, cpu, sink: sink.take() });
+            runs.push(MailRun { sender, round, messages: sent, wall, cpu, steal, sink: sink.take() });
         }
     }
     Ok(MailBackendReport { backend, outbox, runs, rows_sent })
@@ -898,7 +931,10 @@ mod tests {
         assert_eq!(b.outbox.notices.values().sum::<usize>(), n);
         assert!(b.outbox.mean_bytes > 0);
         assert_eq!(b.duplicates(), 0);
-        assert!(!report.to_string().is_empty());
+        if cfg!(target_os = "linux") {
+            assert!(b.runs.iter().all(|r| r.steal.is_some_and(|p| (0.0..=100.0).contains(&p))), "{:?}", b.runs);
+        }
+        assert!(report.to_string().contains("steal %"));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
