@@ -1583,12 +1583,12 @@ pub async fn resolve_applicants(
     language: Language,
     registered_by: Option<PersonId>,
 ) -> Result<(Vec<mops_core::idea::Applicant>, Vec<Registration>), PeopleError> {
-    let mut applicants = Vec::with_capacity(wanted.len());
+    let mut applicants: Vec<mops_core::idea::Applicant> = Vec::with_capacity(wanted.len());
     let mut registrations: Vec<Registration> = Vec::new();
     for (email, name) in wanted {
         let email = normalise_email(email)?;
-        if let Some(new) = registrations.iter().find(|r| r.user.email == email) {
-            applicants.push(new_as_applicant(&new.user, organisation));
+        if let Some(earlier) = applicants.iter().find(|a| a.email == email) {
+            applicants.push(earlier.clone());
             continue;
         }
         if let Some(user) = db.user_by_email(&email).await? {
@@ -1603,22 +1603,17 @@ pub async fn resolve_applicants(
             language,
             password: None,
         };
-        applicants.push(new_as_applicant(&user, organisation));
+        applicants.push(mops_core::idea::Applicant {
+            person: user.id,
+            name: user.name.clone(),
+            email: user.email.clone(),
+            organisation,
+            language,
+        });
         let by = ChangedBy::User(registered_by.unwrap_or(user.id));
         registrations.push(Registration { user, by });
     }
     Ok((applicants, registrations))
-}
-
-/// A user to be added, as the applicant they will be.
-fn new_as_applicant(new: &NewUser, organisation: OrganisationId) -> mops_core::idea::Applicant {
-    mops_core::idea::Applicant {
-        person: new.id,
-        name: new.name.clone(),
-        email: new.email.clone(),
-        organisation: new.organisation.unwrap_or(organisation),
-        language: new.language,
-    }
 }
 
 fn as_applicant(user: &User, organisation: OrganisationId) -> mops_core::idea::Applicant {

@@ -18,8 +18,6 @@ use mops_service::replay::replay_round;
 use mops_service::serve;
 use mops_service::store::{Db, IdeaRequest, Store, StoreError};
 use mops_service::web::WebConfig;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
@@ -200,29 +198,14 @@ async fn the_store_registers_with_the_idea_or_not_at_all(test: &TestDb) {
 // ---------------------------------------------------------------------------
 // The public form
 
+/// Posts `fields` as the public form does from the same site; the status,
+/// where it redirects (or nothing) and the body.
 async fn post_form(addr: SocketAddr, path: &str, fields: &[(&str, &str)]) -> (u16, String, String) {
-    let body = common::form_body(fields);
-    let mut stream = TcpStream::connect(addr).await.expect("the server answers");
-    let head = format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nOrigin: http://{addr}\r\n\
-         Sec-Fetch-Site: same-origin\r\nContent-Type: application/x-www-form-urlencoded\r\n\
-         Content-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).await.unwrap();
-    let mut response = Vec::new();
-    tokio::time::timeout(std::time::Duration::from_secs(30), stream.read_to_end(&mut response))
-        .await
-        .expect("an answer in time")
-        .unwrap();
-    let response = String::from_utf8_lossy(&response).into_owned();
-    let (head, body) = response.split_once("\r\n\r\n").expect("a head and a body");
-    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("a status");
-    let location = head
-        .split("\r\n")
-        .find_map(|l| l.to_ascii_lowercase().starts_with("location:").then(|| l[9..].trim().to_owned()))
-        .unwrap_or_default();
-    (status, location, body.to_owned())
+    let origin = format!("http://{addr}");
+    let headers = [("Origin", origin.as_str()), ("Sec-Fetch-Site", "same-origin")];
+    let reply = common::http::request(addr, "POST", path, &headers, &common::form_body(fields)).await;
+    let location = reply.header("location").unwrap_or_default().to_owned();
+    (reply.status, location, reply.body)
 }
 
 async fn the_public_form_registers_with_the_idea_or_not_at_all(test: &TestDb) {

@@ -6,6 +6,8 @@
 
 #![allow(dead_code)]
 
+pub mod http;
+
 use std::str::FromStr;
 
 use mops_service::store::{Db, PgStore, SqliteStore, Store};
