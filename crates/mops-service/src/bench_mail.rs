@@ -50,7 +50,9 @@ use uuid::Uuid;
 
 use crate::bench::BackendChoice;
 use crate::bench::{remove_sqlite, sqlite_url};
-use crate::mail::{MailSettings, MailWorker, RetryPolicy, Transport, TransportSettings, build_message, render_row};
+use crate::mail::{
+    Letterhead, MailSettings, MailWorker, RetryPolicy, Transport, TransportSettings, build_message, render_row,
+};
 use crate::replay::replay_round;
 use crate::store::{Backend, Db, OutboxRow, OutboxStatus, PgStore, SqliteStore, Store};
 
@@ -715,6 +717,8 @@ async fn seed(db: &Db, n: usize, concurrency: usize) -> Result<(Seeding, Vec<Out
 async fn prebuild(db: &Db, rows: &[OutboxRow], from: &Mailbox) -> Result<Vec<Message>, String> {
     let mut contexts: HashMap<(CallId, IdeaId), (Call, IdeaState)> = HashMap::new();
     let mut messages = Vec::with_capacity(rows.len());
+    // The worker's replies go to the From address unless configured.
+    let letterhead = Letterhead::new(from, from);
     for row in rows {
         let key = (row.call_id, row.idea_id);
         if let std::collections::hash_map::Entry::Vacant(slot) = contexts.entry(key) {
@@ -734,16 +738,15 @@ async fn prebuild(db: &Db, rows: &[OutboxRow], from: &Mailbox) -> Result<Vec<Mes
         let (call, idea) = &contexts[&key];
         let address = row.intent.to.email.as_str().parse::<lettre::Address>().map_err(|e| e.to_string())?;
         let to = Mailbox::new(Some(row.intent.to.name.to_string()), address);
-        // The worker's replies go to the From address unless configured.
         let rendered = render_row(row, idea, call, from).map_err(|e| e.to_string())?;
-        messages.push(build_message(row.id, &to, from, from, &rendered)?);
+        messages.push(build_message(row.id, &to, &letterhead, rendered)?);
     }
     Ok(messages)
 }
 
 /// Sends `messages` through lettre alone, at most `concurrency` at once.
 async fn send_alone(
-    smtp: &lettre::AsyncSmtpTransport<lettre::Tokio1Executor>,
+    smtp: lettre::AsyncSmtpTransport<lettre::Tokio1Executor>,
     messages: Vec<Message>,
     concurrency: usize,
 ) -> Result<usize, String> {
@@ -769,10 +772,20 @@ async fn reset(db: &Db) -> Result<(), String> {
                last_error = NULL, server_reply = NULL, sent_at = NULL";
     on_pool!(db, p => sqlx::query(sql).execute(p).await.map(|_| ()))
         .map_err(|e| format!("cannot reset the outbox: {e}"))?;
-    if let Db::Postgres(s) = db {
-        sqlx::query("VACUUM ANALYZE outbox").execute(s.pool()).await.map_err(|e| format!("VACUUM failed: {e}"))?;
+    settle(db).await
+}
+
+/// Tidies up after the benchmark's own bulk writes (seeding, resetting),
+/// so that no engine run pays for them: PostgreSQL vacuums the outbox;
+/// SQLite copies its write-ahead log into the database and empties it.
+/// Without this, the first commit of an engine run on SQLite checkpointed
+/// the whole outbox that the reset had just rewritten.
+async fn settle(db: &Db) -> Result<(), String> {
+    match db {
+        Db::Postgres(s) => sqlx::query("VACUUM ANALYZE outbox").execute(s.pool()).await.map(|_| ()),
+        Db::Sqlite(s) => sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(s.pool()).await.map(|_| ()),
     }
-    Ok(())
+    .map_err(|e| format!("cannot tidy up the database before a run: {e}"))
 }
 
 async fn sent_rows(db: &Db) -> Result<usize, String> {
@@ -789,6 +802,7 @@ async fn measure(backend: Backend, opts: &MailBenchOptions, db: &Db) -> Result<M
     let from = FROM.parse::<Mailbox>().map_err(|e| e.to_string())?;
     let messages = prebuild(db, &rows, &from).await.map_err(fail)?;
     drop(rows);
+    settle(db).await.map_err(fail)?;
     outbox.mean_bytes = messages.iter().map(|m| m.formatted().len()).sum::<usize>() / messages.len().max(1);
 
     let sink =
@@ -820,19 +834,25 @@ async fn measure(backend: Backend, opts: &MailBenchOptions, db: &Db) -> Result<M
         for sender in order {
             sink.take();
             let (sent, wall, cpu, steal) = match sender {
+                // Each runs in a task of its own on the runtime, as the
+                // worker runs in `serve`, not on the thread that waits for it.
                 Sender::Lettre => {
-                    let batch = messages.clone();
+                    let sending = send_alone(smtp.clone(), messages.clone(), opts.concurrency);
                     let (started, cpu, host) = (Instant::now(), process_cpu(), host_cpu());
-                    let sent = send_alone(&smtp, batch, opts.concurrency).await.map_err(fail)?;
-                    (sent, started.elapsed(), cpu_since(cpu), steal_since(host))
+                    let sent = tokio::spawn(sending).await.map_err(|e| fail(format!("lettre alone panicked: {e}")))?;
+                    (sent.map_err(fail)?, started.elapsed(), cpu_since(cpu), steal_since(host))
                 }
                 Sender::Engine => {
                     if engine_runs > 0 {
                         reset(db).await.map_err(fail)?;
                     }
                     engine_runs += 1;
+                    let worker = worker.clone();
                     let (started, cpu, host) = (Instant::now(), process_cpu(), host_cpu());
-                    let report = worker.drain(Utc::now()).await.map_err(|e| fail(format!("the worker failed: {e}")))?;
+                    let report = tokio::spawn(async move { worker.drain(Utc::now()).await })
+                        .await
+                        .map_err(|e| fail(format!("the worker panicked: {e}")))?
+                        .map_err(|e| fail(format!("the worker failed: {e}")))?;
                     let (wall, cpu, steal) = (started.elapsed(), cpu_since(cpu), steal_since(host));
                     if report.sent != opts.messages || report.handled() != report.sent {
                         return Err(fail(format!(

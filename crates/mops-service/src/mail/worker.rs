@@ -7,12 +7,12 @@
 //! row, so the re-sent copy is recognisable as the same message.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, Utc};
 use lettre::Message;
 use lettre::message::header::{ContentTransferEncoding, ContentType};
-use lettre::message::{Attachment, Body, Mailbox, MultiPart, SinglePart};
+use lettre::message::{Attachment, Body, Mailbox, MessageBuilder, MultiPart, SinglePart};
 use mops_core::IdeaState;
 use mops_core::call::Call;
 use mops_core::domain::{CallId, IdeaId, Language};
@@ -88,6 +88,8 @@ pub struct MailWorker<S> {
     settings: Arc<MailSettings>,
     /// Whom every mail names for questions, and its `Reply-To`.
     reply_to: Arc<Mailbox>,
+    /// The `From` and `Reply-To` of every mail, encoded once.
+    letterhead: Arc<Letterhead>,
     /// Parsed calls, kept across batches. Safe because a call's definition
     /// (all the renderer reads of it) cannot change once it has ideas, and
     /// mail exists only for ideas.
@@ -152,17 +154,95 @@ const MAX_7BIT_LINE: usize = 998;
 /// `html` with every character outside ASCII written as a numeric character
 /// reference (`ä` as `&#228;`), which any HTML reader shows as the character.
 pub fn ascii_html(html: &str) -> String {
-    use std::fmt::Write as _;
     let mut out = String::with_capacity(html.len() + html.len() / 8);
     let mut rest = html;
     while let Some(at) = rest.find(|c: char| !c.is_ascii()) {
         out.push_str(&rest[..at]);
         let c = rest[at..].chars().next().expect("a character at a char boundary");
-        let _ = write!(out, "&#{};", u32::from(c));
+        push_reference(&mut out, c);
         rest = &rest[at + c.len_utf8()..];
     }
     out.push_str(rest);
     out
+}
+
+/// Writes `c` as a decimal character reference (`&#228;`). By hand: this
+/// runs for every letter å, ä and ö of every mail, and `write!` costs
+/// several times as much.
+fn push_reference(out: &mut String, c: char) {
+    let mut digits = [0u8; 7];
+    let mut n = u32::from(c);
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.push_str("&#");
+    out.push_str(std::str::from_utf8(&digits[at..]).expect("ASCII digits"));
+    out.push(';');
+}
+
+/// Whether `b` is copied into a 7bit HTML part as it is: ASCII other than
+/// the line-ending and NUL bytes (and the controls below CR, looked at one
+/// by one).
+fn plain_ascii(b: u8) -> bool {
+    (0x0E..0x80).contains(&b)
+}
+
+/// [`plain_ascii`] for eight bytes at once.
+fn all_plain_ascii(w: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let below = w.wrapping_sub(ONES * 0x0E) & !w & HIGH;
+    (below | w & HIGH) == 0
+}
+
+/// `html` as a 7bit body in one pass: [`ascii_html`] with CRLF line endings
+/// ([`crlf`]), or `None` if a line would be longer than 7bit allows or a CR
+/// (not before a LF) or a NUL stands in it.
+fn seven_bit_html(html: &str) -> Option<String> {
+    let bytes = html.as_bytes();
+    let mut out = String::with_capacity(html.len() + html.len() / 8);
+    let (mut line_start, mut i) = (0, 0);
+    loop {
+        // A run copied as it is, found eight bytes at a time.
+        let start = i;
+        while i + 8 <= bytes.len() && all_plain_ascii(u64::from_le_bytes(bytes[i..i + 8].try_into().expect("8 bytes")))
+        {
+            i += 8;
+        }
+        while i < bytes.len() && plain_ascii(bytes[i]) {
+            i += 1;
+        }
+        out.push_str(&html[start..i]);
+        let Some(&b) = bytes.get(i) else { break };
+        match b {
+            b'\n' => {
+                if out.len() - line_start > MAX_7BIT_LINE {
+                    return None;
+                }
+                out.push_str("\r\n");
+                line_start = out.len();
+                i += 1;
+            }
+            b'\r' if bytes.get(i + 1) == Some(&b'\n') => i += 1,
+            b'\r' | b'\0' => return None,
+            _ if b.is_ascii() => {
+                out.push(char::from(b));
+                i += 1;
+            }
+            _ => {
+                let c = html[i..].chars().next().expect("a character at a char boundary");
+                push_reference(&mut out, c);
+                i += c.len_utf8();
+            }
+        }
+    }
+    (out.len() - line_start <= MAX_7BIT_LINE).then_some(out)
 }
 
 /// The HTML part's body. Written as ASCII ([`ascii_html`]) with CRLF line
@@ -171,44 +251,64 @@ pub fn ascii_html(html: &str) -> String {
 /// allows (a long paragraph someone typed), or a CR or NUL stands in it, the
 /// encoding is what lettre would choose (quoted-printable for a long line).
 fn html_body(html: &str) -> Body {
-    let html = crlf(&ascii_html(html));
-    let seven_bit = html.split("\r\n").all(|line| line.len() <= MAX_7BIT_LINE && !line.contains(['\r', '\0']));
-    if seven_bit {
-        Body::dangerous_pre_encoded(html.into_bytes(), ContentTransferEncoding::SevenBit)
-    } else {
-        text_body(&html)
+    match seven_bit_html(html) {
+        Some(ascii) => Body::dangerous_pre_encoded(ascii.into_bytes(), ContentTransferEncoding::SevenBit),
+        None => text_body(&ascii_html(html)),
     }
 }
 
+/// What every mail from one sender has alike: its `From` and `Reply-To`
+/// headers, encoded once instead of for every mail.
+#[derive(Debug, Clone)]
+pub struct Letterhead {
+    from: Mailbox,
+    headers: MessageBuilder,
+}
+
+impl Letterhead {
+    /// Mail from `from`; replies go to `reply_to`, the contact the mails name.
+    pub fn new(from: &Mailbox, reply_to: &Mailbox) -> Self {
+        Self { from: from.clone(), headers: Message::builder().from(from.clone()).reply_to(reply_to.clone()) }
+    }
+}
+
+/// The content type of the invitations' `.ics`, parsed once.
+fn calendar_type() -> ContentType {
+    static CALENDAR: OnceLock<ContentType> = OnceLock::new();
+    CALENDAR
+        .get_or_init(|| {
+            ContentType::parse("text/calendar; charset=utf-8; method=PUBLISH").expect("a valid calendar content type")
+        })
+        .clone()
+}
+
 /// Builds the MIME message: multipart/alternative (text, HTML), inside
-/// multipart/mixed with the `.ics` when there is an invitation. Replies go
-/// to `reply_to`, the contact the mail names.
+/// multipart/mixed with the `.ics` when there is an invitation.
 pub fn build_message(
     row: uuid::Uuid,
     to: &Mailbox,
-    from: &Mailbox,
-    reply_to: &Mailbox,
-    rendered: &Rendered,
+    letterhead: &Letterhead,
+    rendered: Rendered,
 ) -> Result<Message, String> {
     let alternative = MultiPart::alternative()
         .singlepart(SinglePart::plain(text_body(&rendered.text)))
         .singlepart(SinglePart::html(html_body(&rendered.html)));
+    let from = &letterhead.from;
     // The envelope given, lettre need not parse it back out of the headers.
     let envelope =
         lettre::address::Envelope::new(Some(from.email.clone()), vec![to.email.clone()]).map_err(|e| e.to_string())?;
-    let builder = Message::builder()
+    let builder = letterhead
+        .headers
+        .clone()
         .envelope(envelope)
-        .from(from.clone())
-        .reply_to(reply_to.clone())
         .to(to.clone())
-        .subject(rendered.subject.clone())
+        .subject(rendered.subject)
         .message_id(Some(message_id(row, from)));
     let message = match &rendered.ics {
         None => builder.multipart(alternative),
         Some(ics) => {
-            let calendar =
-                ContentType::parse("text/calendar; charset=utf-8; method=PUBLISH").map_err(|e| e.to_string())?;
-            let attachment: SinglePart = Attachment::new("inbjudan.ics".to_owned()).body(text_body(ics), calendar);
+            let attachment: SinglePart =
+                Attachment::new("inbjudan.ics".to_owned()).body(text_body(ics), calendar_type());
             builder.multipart(MultiPart::mixed().multipart(alternative).singlepart(attachment))
         }
     };
@@ -225,7 +325,16 @@ impl<S: Store + Clone + 'static> MailWorker<S> {
     /// A worker sending through `transport`.
     pub fn with_transport(store: S, transport: Transport, settings: MailSettings) -> Self {
         let reply_to = Arc::new(settings.contact().clone());
-        Self { store, transport, settings: Arc::new(settings), reply_to, calls: Arc::default(), texts: Arc::default() }
+        let letterhead = Arc::new(Letterhead::new(&settings.from, &reply_to));
+        Self {
+            store,
+            transport,
+            settings: Arc::new(settings),
+            reply_to,
+            letterhead,
+            calls: Arc::default(),
+            texts: Arc::default(),
+        }
     }
 
     /// Whom the mails name for questions, and their `Reply-To`.
@@ -348,7 +457,7 @@ impl<S: Store + Clone + 'static> MailWorker<S> {
         let idea = row.intent.idea_title.is_none().then_some(row.idea_id);
         let message = match self.cached_context(&mut batch.calls, &mut batch.ideas, row.call_id, idea).await {
             Ok((call, idea)) => match self.call_text(&mut batch.texts, row.call_id, &call, row.intent.to.language) {
-                Ok(text) => build(&self.settings, &self.reply_to, &row, &idea, &text),
+                Ok(text) => build(&self.letterhead, &row, &idea, &text),
                 Err(e) => {
                     tracing::error!(outbox.id = %row.id, error = %e, "cannot build a mail");
                     Err(OutboxUpdate::Failed { id: row.id, error: format!("cannot build the mail: {e}") })
@@ -596,20 +705,14 @@ pub fn render_row(
 }
 
 /// Renders and builds one row's message, or says why it cannot be sent.
-fn build(
-    settings: &MailSettings,
-    reply_to: &Mailbox,
-    row: &OutboxRow,
-    idea: &IdeaState,
-    text: &CallText,
-) -> Result<Message, OutboxUpdate> {
+fn build(letterhead: &Letterhead, row: &OutboxRow, idea: &IdeaState, text: &CallText) -> Result<Message, OutboxUpdate> {
     let to = match row.intent.to.email.as_str().parse::<lettre::Address>() {
         Ok(address) => Mailbox::new(Some(row.intent.to.name.to_string()), address),
         Err(e) => return Err(OutboxUpdate::Failed { id: row.id, error: format!("invalid recipient address: {e}") }),
     };
     render_with(&row.intent, idea, text, &row.id.to_string(), row.created_at)
         .map_err(|e| e.to_string())
-        .and_then(|rendered| build_message(row.id, &to, &settings.from, reply_to, &rendered))
+        .and_then(|rendered| build_message(row.id, &to, letterhead, rendered))
         .map_err(|e| {
             tracing::error!(outbox.id = %row.id, error = %e, "cannot build a mail");
             OutboxUpdate::Failed { id: row.id, error: format!("cannot build the mail: {e}") }
@@ -652,7 +755,7 @@ async fn send(
 mod tests {
     use lettre::message::{Body, SinglePart};
 
-    use super::{ascii_html, crlf, html_body, text_body};
+    use super::{MAX_7BIT_LINE, all_plain_ascii, ascii_html, crlf, html_body, plain_ascii, seven_bit_html, text_body};
 
     #[test]
     fn text_bodies_are_encoded_as_lettre_would_encode_them() {
@@ -700,6 +803,52 @@ mod tests {
             let ours = SinglePart::html(html_body(html)).formatted();
             let lettres = SinglePart::html(Body::new(crlf(&ascii_html(html)))).formatted();
             assert_eq!(String::from_utf8(ours).unwrap(), String::from_utf8(lettres).unwrap());
+        }
+    }
+
+    #[test]
+    fn the_one_pass_7bit_html_is_ascii_html_with_crlf() {
+        let long = format!("<p>{}</p>\n", "lång ".repeat(300));
+        let just_fits = format!("{}\n{}", "a".repeat(MAX_7BIT_LINE), "b".repeat(MAX_7BIT_LINE));
+        let too_long_by_a_reference = format!("{}é", "a".repeat(MAX_7BIT_LINE - 5));
+        for (html, seven_bit) in [
+            ("<p title=\"Idé\">Ärendet är beviljat – välkommen!</p>\n<p>€ 😀</p>\n", true),
+            ("", true),
+            ("no newline, åäö at the end: ÅÄÖ", true),
+            ("CRLF\r\nstays\r\none\r\n", true),
+            ("tab\tand other controls \u{1}\u{b}\u{c} pass\n", true),
+            ("exactly eight bytes\nand 16 bytes ok\n", true),
+            (just_fits.as_str(), true),
+            (long.as_str(), false),
+            (too_long_by_a_reference.as_str(), false),
+            ("<p>a\rb</p>", false),
+            ("a lone CR at the end\r", false),
+            ("a NUL\0", false),
+        ] {
+            let one_pass = seven_bit_html(html);
+            assert_eq!(one_pass.is_some(), seven_bit, "{html:?}");
+            if let Some(ascii) = one_pass {
+                assert_eq!(ascii, crlf(&ascii_html(html)), "{html:?}");
+            }
+        }
+        // Every character outside ASCII, at every offset within a word.
+        for c in ['é', '–', '€', '😀', '\u{80}', '\u{7ff}', '\u{800}', '\u{ffff}', '\u{10000}', '\u{10ffff}'] {
+            for at in 0..10 {
+                let html = format!("{}{c}{}\n", "x".repeat(at), "y".repeat(9 - at));
+                assert_eq!(seven_bit_html(&html).as_deref(), Some(crlf(&ascii_html(&html)).as_str()));
+                assert_eq!(ascii_html(&c.to_string()), format!("&#{};", u32::from(c)));
+            }
+        }
+    }
+
+    #[test]
+    fn eight_bytes_are_plain_only_if_each_is() {
+        for b in 0..=u8::MAX {
+            for at in 0..8 {
+                let mut word = *b"plain ok";
+                word[at] = b;
+                assert_eq!(all_plain_ascii(u64::from_le_bytes(word)), plain_ascii(b), "{b:#x} at {at}");
+            }
         }
     }
 

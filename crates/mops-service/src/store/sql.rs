@@ -37,6 +37,11 @@ use crate::people::Registration;
 pub const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The pipeline in an SQLite file.
+/// The writer connection's page cache, at most (KiB).
+pub const WRITER_CACHE_KIB: u32 = 64 * 1024;
+/// Each reading connection's page cache, at most (KiB).
+pub const READER_CACHE_KIB: u32 = 16 * 1024;
+
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     /// Reads, and the few single-statement writes.
@@ -59,6 +64,12 @@ impl SqliteStore {
     /// WAL, `NORMAL` would be faster but may lose the last commits.
     /// `temp_store = MEMORY` keeps statement journals (which a multi-row
     /// update inside a transaction writes) off the disk.
+    ///
+    /// Page caches: up to [`WRITER_CACHE_KIB`] for the writer, which touches
+    /// the busiest pages (the outbox, the event log's tail) again and again,
+    /// and [`READER_CACHE_KIB`] for each reader. SQLite's default, 2 MiB, is
+    /// less than the outbox of one busy year: the worker read its pages back
+    /// from the file on every pass. Memory is taken only as pages are read.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
@@ -67,12 +78,17 @@ impl SqliteStore {
             .foreign_keys(true)
             .pragma("temp_store", "MEMORY")
             .busy_timeout(SQLITE_BUSY_TIMEOUT);
+        // A negative cache size is in KiB.
+        let cache = |kib: u32| format!("-{kib}");
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(SQLITE_BUSY_TIMEOUT)
-            .connect_with(options.clone())
+            .connect_with(options.clone().pragma("cache_size", cache(WRITER_CACHE_KIB)))
             .await?;
-        let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options.pragma("cache_size", cache(READER_CACHE_KIB)))
+            .await?;
         Ok(Self { pool, writer })
     }
 
