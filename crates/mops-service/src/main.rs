@@ -1,8 +1,5 @@
 //! The `mops` command. Thin: parsing and exit codes here, the work in the library.
 
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use std::fmt::Write as _;
 use std::io::Write;
 use std::path::{Path, PathBuf};
