@@ -360,7 +360,7 @@ impl fmt::Display for MailBenchReport {
 impl fmt::Display for MailBackendReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let setup = match self.backend {
-            Backend::Sqlite => "WAL, synchronous=FULL",
+            Backend::Sqlite => "WAL, synchronous=FULL, the worker's claims and records NORMAL",
             Backend::Postgres => "read committed, FOR UPDATE SKIP LOCKED claims",
         };
         writeln!(f, "{} ({setup})", self.backend)?;

@@ -747,7 +747,7 @@ enum Replaced<'a> {
 }
 
 macro_rules! impl_people {
-    ($module:ident, $store:ty, $db:ty, begin = $begin:literal) => {
+    ($module:ident, $store:ty, $db:ty, begin = $begin:expr) => {
         pub(crate) mod $module {
             use super::*;
 
@@ -1435,7 +1435,7 @@ macro_rules! impl_people {
     };
 }
 
-impl_people!(sqlite, SqliteStore, sqlx::Sqlite, begin = "BEGIN IMMEDIATE");
+impl_people!(sqlite, SqliteStore, sqlx::Sqlite, begin = crate::store::SQLITE_BEGIN);
 impl_people!(postgres, PgStore, sqlx::Postgres, begin = "BEGIN");
 
 macro_rules! each {

@@ -427,3 +427,30 @@ async fn several_commands_commit_together_or_not_at_all(db: &TestDb) {
     assert!(snapshot().await == after, "a replay writes nothing");
     assert!(db.db.verify().await.unwrap().is_ok());
 }
+
+/// On SQLite every commit is flushed to the disk before it returns, except
+/// the mail worker's claims and records (`SQLITE_BEGIN_OUTBOX`). The one
+/// writer connection keeps the last `synchronous` it was given, so each
+/// kind of transaction must set its own: a pipeline write after a claim is
+/// durable again.
+#[tokio::test]
+async fn sqlite_commits_are_durable_except_the_mail_workers_bookkeeping() {
+    let db = common::sqlite().await;
+    let mops_service::store::Db::Sqlite(store) = &db.db else { unreachable!("a SQLite test database") };
+    let synchronous = || async {
+        sqlx::query_scalar::<_, i64>("PRAGMA synchronous").fetch_one(store.writer()).await.expect("PRAGMA synchronous")
+    };
+    const NORMAL: i64 = 1;
+    const FULL: i64 = 2;
+    let now = chrono::Utc::now();
+    assert_eq!(synchronous().await, FULL, "a new connection");
+    store.claim_outbox(now, std::time::Duration::from_secs(60), 10).await.unwrap();
+    assert_eq!(synchronous().await, NORMAL, "after a claim");
+    store.requeue_outbox(None, now).await.unwrap();
+    assert_eq!(synchronous().await, FULL, "after a person's retry");
+    store.record_outbox(&[], now).await.unwrap();
+    store.release_outbox(&[uuid::Uuid::new_v4()]).await.unwrap();
+    assert_eq!(synchronous().await, NORMAL, "after giving a claimed row back");
+    replay(&db, &round_2010(), 3).await;
+    assert_eq!(synchronous().await, FULL, "after pipeline commands");
+}

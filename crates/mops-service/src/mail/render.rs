@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 
 use chrono::{DateTime, Datelike, Timelike, Utc};
 use chrono_tz::Europe::Stockholm;
-use minijinja::{Environment, context};
+use minijinja::{Environment, Value, context};
 use mops_core::call::Call;
 use mops_core::domain::Language;
 use mops_core::{IdeaState, Notice, NotificationIntent};
@@ -162,21 +162,171 @@ pub struct Envelope<'a> {
 /// contact: the call's title and dates, its seminars, the signatures. The
 /// mail worker works it out once per call and language rather than once per
 /// mail (see [`render_with`]).
+///
+/// Its strings are kept as template values, which a mail's variables share
+/// rather than copy.
 #[derive(Debug)]
 pub struct CallText {
     lang: Language,
-    contact: Option<String>,
-    call_title: String,
-    seminars: minijinja::Value,
+    contact: Value,
+    call_title: Value,
+    seminars: Value,
     seminar_events: Vec<ics::Event>,
-    closes_at: String,
-    plan_deadline: String,
-    panel_at: String,
-    meeting_date: String,
+    closes_at: Value,
+    plan_deadline: Value,
+    panel_at: Value,
+    meeting_date: Value,
     /// The text part's signature, trimmed.
     signature: String,
-    /// The HTML part's signature: escaped, lines ending in `<br>`.
-    html_signature: minijinja::Value,
+    /// `layout.html` rendered for this call, cut where each mail's subject
+    /// and content go.
+    layout: Vec<LayoutPiece>,
+}
+
+/// A piece of the HTML layout as [`CallText`] keeps it.
+#[derive(Debug, PartialEq)]
+enum LayoutPiece {
+    Text(String),
+    /// The mail's subject, escaped as the template escapes it.
+    Subject,
+    /// The mail's HTML content, as it is.
+    Content,
+}
+
+/// Stand-ins for the subject and the content while the layout is rendered
+/// once per call: characters of Unicode's private use area, which no
+/// template writes and HTML escaping leaves alone.
+const SUBJECT_MARK: char = '\u{E000}';
+const CONTENT_MARK: char = '\u{E001}';
+
+/// `layout.html` for every mail of a call, cut at the stand-ins.
+fn layout_pieces(lang: Language, contact: &Value, html_signature: &str) -> Result<Vec<LayoutPiece>, RenderError> {
+    let rendered = environment()
+        .get_template("layout.html")
+        .and_then(|tpl| {
+            tpl.render(context! {
+                lang => lang.tag(),
+                subject => SUBJECT_MARK.to_string(),
+                content => Value::from_safe_string(CONTENT_MARK.to_string()),
+                contact => contact,
+                signature => Value::from_safe_string(html_signature.to_owned()),
+            })
+        })
+        .map_err(|e| RenderError { notice: "layout", detail: format!("layout.html: {e:#}") })?;
+    let mut pieces = Vec::new();
+    let mut rest = rendered.as_str();
+    while let Some(at) = rest.find([SUBJECT_MARK, CONTENT_MARK]) {
+        if at > 0 {
+            pieces.push(LayoutPiece::Text(rest[..at].to_owned()));
+        }
+        let mark = rest[at..].chars().next().expect("a mark at a char boundary");
+        pieces.push(if mark == SUBJECT_MARK { LayoutPiece::Subject } else { LayoutPiece::Content });
+        rest = &rest[at + mark.len_utf8()..];
+    }
+    if !rest.is_empty() {
+        pieces.push(LayoutPiece::Text(rest.to_owned()));
+    }
+    Ok(pieces)
+}
+
+/// The HTML part: `layout` with the mail's `subject` (escaped) and
+/// `content` in their places.
+fn fill_layout(layout: &[LayoutPiece], subject: &str, content: &str) -> String {
+    use std::fmt::Write as _;
+    let fixed: usize = layout.iter().map(|p| if let LayoutPiece::Text(t) = p { t.len() } else { 0 }).sum();
+    let mut html = String::with_capacity(fixed + content.len() + 4 * subject.len());
+    for piece in layout {
+        match piece {
+            LayoutPiece::Text(text) => html.push_str(text),
+            LayoutPiece::Subject => {
+                let _ = write!(html, "{}", minijinja::HtmlEscape(subject));
+            }
+            LayoutPiece::Content => html.push_str(content),
+        }
+    }
+    html
+}
+
+/// The variables of one mail's templates, handed out by name as a template
+/// asks for them: a map built for every mail (minijinja's `context!`) was
+/// about a tenth of rendering.
+#[derive(Debug)]
+struct MailVars {
+    lang: Value,
+    name: Value,
+    idea_title: Value,
+    call_title: Value,
+    seminars: Value,
+    motivation: Value,
+    submitted_at: Value,
+    closes_at: Value,
+    plan_deadline: Value,
+    deadline: Value,
+    days_before: Value,
+    pitch_at: Value,
+    panel_at: Value,
+    requested: Value,
+    amount: Value,
+    conditions: Value,
+    registry: Value,
+    meeting_date: Value,
+    contact: Value,
+}
+
+impl minijinja::value::Object for MailVars {
+    fn get_value(self: &std::sync::Arc<Self>, key: &Value) -> Option<Value> {
+        self.get_value_by_str(key.as_str()?)
+    }
+
+    fn get_value_by_str(self: &std::sync::Arc<Self>, key: &str) -> Option<Value> {
+        let value = match key {
+            "lang" => &self.lang,
+            "name" => &self.name,
+            "idea_title" => &self.idea_title,
+            "call_title" => &self.call_title,
+            "seminars" => &self.seminars,
+            "motivation" => &self.motivation,
+            "submitted_at" => &self.submitted_at,
+            "closes_at" => &self.closes_at,
+            "plan_deadline" => &self.plan_deadline,
+            "deadline" => &self.deadline,
+            "days_before" => &self.days_before,
+            "pitch_at" => &self.pitch_at,
+            "panel_at" => &self.panel_at,
+            "requested" => &self.requested,
+            "amount" => &self.amount,
+            "conditions" => &self.conditions,
+            "registry" => &self.registry,
+            "meeting_date" => &self.meeting_date,
+            "contact" => &self.contact,
+            _ => return None,
+        };
+        Some(value.clone())
+    }
+
+    fn enumerate(self: &std::sync::Arc<Self>) -> minijinja::value::Enumerator {
+        minijinja::value::Enumerator::Str(&[
+            "lang",
+            "name",
+            "idea_title",
+            "call_title",
+            "seminars",
+            "motivation",
+            "submitted_at",
+            "closes_at",
+            "plan_deadline",
+            "deadline",
+            "days_before",
+            "pitch_at",
+            "panel_at",
+            "requested",
+            "amount",
+            "conditions",
+            "registry",
+            "meeting_date",
+            "contact",
+        ])
+    }
 }
 
 impl CallText {
@@ -219,18 +369,20 @@ impl CallText {
         let html_signature = html_signature(lang)
             .as_ref()
             .map_err(|e| RenderError { notice: "signature", detail: format!("{signature_template}: {e}") })?;
+        let contact = Value::from(contact);
+        let layout = layout_pieces(lang, &contact, html_signature)?;
         Ok(Self {
             lang,
-            contact: contact.map(str::to_owned),
-            call_title,
-            seminars: minijinja::Value::from_serialize(&seminars),
+            contact,
+            call_title: Value::from(call_title),
+            seminars: Value::from_serialize(&seminars),
             seminar_events,
-            closes_at: when(t.closes_at, lang),
-            plan_deadline: when(t.plan_deadline, lang),
-            panel_at: when(t.panel_at, lang),
-            meeting_date: date(t.decision_meeting_at, lang),
+            closes_at: Value::from(when(t.closes_at, lang)),
+            plan_deadline: Value::from(when(t.plan_deadline, lang)),
+            panel_at: Value::from(when(t.panel_at, lang)),
+            meeting_date: Value::from(date(t.decision_meeting_at, lang)),
             signature,
-            html_signature: minijinja::Value::from_safe_string(html_signature.clone()),
+            layout,
         })
     }
 
@@ -324,27 +476,27 @@ pub fn render_with(
         (_, IdeaState::Submitted(s)) => Some(when(s.submitted_at, lang)),
         _ => None,
     };
-    let ctx = context! {
-        lang => lang.tag(),
-        name => intent.to.name.as_str(),
-        idea_title => idea_title,
-        call_title => &text.call_title,
-        seminars => &text.seminars,
-        motivation => motivation,
-        submitted_at => submitted_at,
-        closes_at => &text.closes_at,
-        plan_deadline => &text.plan_deadline,
-        deadline => deadline.as_ref().unwrap_or(&text.plan_deadline),
-        days_before => days_before,
-        pitch_at => pitch_at,
-        panel_at => &text.panel_at,
-        requested => requested,
-        amount => amount,
-        conditions => conditions,
-        registry => registry,
-        meeting_date => &text.meeting_date,
-        contact => text.contact.as_deref(),
-    };
+    let ctx = Value::from_object(MailVars {
+        lang: Value::from(lang.tag()),
+        name: Value::from(intent.to.name.as_str()),
+        idea_title: Value::from(idea_title.as_str()),
+        call_title: text.call_title.clone(),
+        seminars: text.seminars.clone(),
+        motivation: Value::from(motivation),
+        submitted_at: Value::from(submitted_at),
+        closes_at: text.closes_at.clone(),
+        plan_deadline: text.plan_deadline.clone(),
+        deadline: deadline.map_or_else(|| text.plan_deadline.clone(), Value::from),
+        days_before: Value::from(days_before),
+        pitch_at: Value::from(pitch_at),
+        panel_at: text.panel_at.clone(),
+        requested: Value::from(requested),
+        amount: Value::from(amount),
+        conditions: Value::from(conditions),
+        registry: Value::from(registry),
+        meeting_date: text.meeting_date.clone(),
+        contact: text.contact.clone(),
+    });
     let env = environment();
     let part = |stem: &str, ext: &str| -> Result<String, RenderError> {
         let name = format!("{notice}/{stem}.{}.{ext}", lang.tag());
@@ -354,18 +506,7 @@ pub fn render_with(
     let body = part("body", "txt")?;
     let text_part = format!("{}\n\n{}\n", body.trim_end(), text.signature);
     let inner = part("body", "html")?;
-    let html = env
-        .get_template("layout.html")
-        .and_then(|tpl| {
-            tpl.render(context! {
-                lang => lang.tag(),
-                subject => &subject,
-                content => inner,
-                contact => text.contact.as_deref(),
-                signature => &text.html_signature,
-            })
-        })
-        .map_err(|e| err(format!("layout.html: {e:#}")))?;
+    let html = fill_layout(&text.layout, &subject, &inner);
 
     let ics = match &intent.notice {
         Notice::SeminarInvitation => Some(ics::calendar(uid, queued_at, text.seminar_events.iter().cloned())),
@@ -411,4 +552,46 @@ fn html_signature(lang: Language) -> &'static Result<String, String> {
 /// Every notice key with a template folder; a test checks it covers the core's notices.
 pub fn notices() -> impl Iterator<Item = &'static str> {
     TEMPLATES.iter().map(|(n, _)| *n)
+}
+
+#[cfg(test)]
+mod tests {
+    use minijinja::{Value, context};
+    use mops_core::domain::Language;
+
+    use super::{CONTENT_MARK, LayoutPiece, SUBJECT_MARK, environment, fill_layout, html_signature, layout_pieces};
+
+    /// The layout rendered once per call and filled per mail is the layout
+    /// rendered for the mail, whatever the subject and the content hold.
+    #[test]
+    fn the_layout_filled_in_is_the_layout_rendered() {
+        let subjects = ["Din idé har kommit in", "R&D <i>\"quoted\"</i> it's a/b", "", "42", "ÅÄÖ – €"];
+        let contents = ["<p>Hej!</p>\n<p>Två rader.</p>\n", "", "<p>a & b</p>"];
+        for lang in [Language::Sv, Language::En] {
+            let signature = html_signature(lang).as_ref().unwrap();
+            for contact in [Value::from("processledare@example.se"), Value::from(None::<&str>)] {
+                let layout = layout_pieces(lang, &contact, signature).unwrap();
+                assert_eq!(layout.iter().filter(|p| **p == LayoutPiece::Subject).count(), 3);
+                assert_eq!(layout.iter().filter(|p| **p == LayoutPiece::Content).count(), 1);
+                for subject in subjects {
+                    for content in contents {
+                        let rendered = environment()
+                            .get_template("layout.html")
+                            .unwrap()
+                            .render(context! {
+                                lang => lang.tag(),
+                                subject => subject,
+                                content => content,
+                                contact => &contact,
+                                signature => Value::from_safe_string(signature.clone()),
+                            })
+                            .unwrap();
+                        assert_eq!(fill_layout(&layout, subject, content), rendered, "{subject:?} {content:?}");
+                    }
+                }
+                let filled = fill_layout(&layout, "s", "c");
+                assert!(!filled.contains([SUBJECT_MARK, CONTENT_MARK]));
+            }
+        }
+    }
 }

@@ -3,8 +3,11 @@
 //!
 //! Delivery is at least once. The window: a mail the server accepted but
 //! whose row was not yet marked sent (the worker died in between) is sent
-//! again when its lease lapses. Its Message-ID is derived from the outbox
-//! row, so the re-sent copy is recognisable as the same message.
+//! again when its lease lapses. On SQLite, the worker's records are not
+//! flushed to the disk one by one (`store::SQLITE_BEGIN_OUTBOX`), so a power
+//! cut can also undo the last few records of sent mail, and those mails go
+//! again. Its Message-ID is derived from the outbox row, so a re-sent copy is
+//! recognisable as the same message.
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};

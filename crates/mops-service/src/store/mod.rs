@@ -25,7 +25,7 @@ use uuid::Uuid;
 use crate::people::{PeopleError, Registration};
 
 pub use any::{Db, connect};
-pub use sql::{PgStore, SqliteStore};
+pub use sql::{PgStore, SQLITE_BEGIN, SQLITE_BEGIN_OUTBOX, SqliteStore};
 pub use verify::{Discrepancy, VerifyProgress, VerifyReport, no_progress};
 
 /// Why a command did not go through.
