@@ -329,6 +329,20 @@ impl MailBackendReport {
         self.ratio() >= RATIO_GOAL
     }
 
+    /// The median CPU microseconds per mail of one sender's runs, where
+    /// known (the mean of the middle two for an even number of runs).
+    pub fn median_cpu(&self, sender: Sender) -> Option<f64> {
+        let mut cpu: Vec<f64> =
+            self.runs.iter().filter(|r| r.sender == sender).filter_map(MailRun::cpu_per_mail).collect();
+        cpu.sort_by(f64::total_cmp);
+        let mid = cpu.len() / 2;
+        match cpu.len() {
+            0 => None,
+            n if n % 2 == 1 => Some(cpu[mid]),
+            _ => Some((cpu[mid - 1] + cpu[mid]) / 2.0),
+        }
+    }
+
     /// Mails the sink received more than once within a run, over all runs.
     pub fn duplicates(&self) -> usize {
         self.runs.iter().map(|r| r.sink.duplicates).sum()
@@ -423,6 +437,16 @@ impl fmt::Display for MailBackendReport {
             self.rows_sent,
             s.rows_made - s.rows_removed
         )?;
+        if let (Some(engine), Some(lettre)) = (self.median_cpu(Sender::Engine), self.median_cpu(Sender::Lettre)) {
+            // What the rate ratio would be if both were bound by this
+            // process's CPU alone: steadier from run to run than the rates.
+            writeln!(
+                f,
+                "  cpu µs/mail, median of the runs: engine {engine:.0}, lettre alone {lettre:.0}; lettre alone/engine: \
+                 {:.2}",
+                lettre / engine
+            )?;
+        }
         let p = &self.parts;
         writeln!(
             f,
@@ -1048,10 +1072,62 @@ mod tests {
         assert_eq!(b.outbox.notices.values().sum::<usize>(), n);
         assert!(b.outbox.mean_bytes > 0);
         assert_eq!(b.duplicates(), 0);
+        // Each part ran alone over every row.
+        assert_eq!(b.parts.mails, n);
         if cfg!(target_os = "linux") {
             assert!(b.runs.iter().all(|r| r.steal.is_some_and(|p| (0.0..=100.0).contains(&p))), "{:?}", b.runs);
+            assert!(b.parts.bookkeeping.is_some() && b.parts.building.is_some(), "{:?}", b.parts);
+            assert!(b.median_cpu(Sender::Engine).is_some() && b.median_cpu(Sender::Lettre).is_some());
         }
-        assert!(report.to_string().contains("steal %"));
+        let text = report.to_string();
+        for line in ["steal %", "claiming and recording", "cpu µs/mail, median of the runs"] {
+            assert!(text.contains(line), "{line:?} missing from {text}");
+        }
+    }
+
+    #[test]
+    fn the_median_cpu_is_of_one_senders_runs() {
+        let run = |sender, round, cpu_ms: Option<u64>| MailRun {
+            sender,
+            round,
+            messages: 1000,
+            wall: Duration::from_secs(1),
+            cpu: cpu_ms.map(Duration::from_millis),
+            steal: None,
+            sink: SinkCounts::default(),
+        };
+        let report = |runs| MailBackendReport {
+            backend: Backend::Sqlite,
+            outbox: Seeding {
+                rounds: 1,
+                rows_made: 1000,
+                rows_removed: 0,
+                wall: Duration::ZERO,
+                notices: BTreeMap::new(),
+                mean_bytes: 0,
+            },
+            runs,
+            rows_sent: 1000,
+            parts: EngineParts::default(),
+        };
+        // 1000 mails: a millisecond of CPU is a microsecond per mail.
+        let odd = report(vec![
+            run(Sender::Engine, 1, Some(300)),
+            run(Sender::Lettre, 1, Some(100)),
+            run(Sender::Engine, 2, Some(200)),
+            run(Sender::Engine, 3, Some(250)),
+        ]);
+        assert_eq!(odd.median_cpu(Sender::Engine), Some(250.0));
+        assert_eq!(odd.median_cpu(Sender::Lettre), Some(100.0));
+        let even = report(vec![
+            run(Sender::Engine, 1, Some(300)),
+            run(Sender::Engine, 2, Some(200)),
+            run(Sender::Lettre, 1, None),
+        ]);
+        assert_eq!(even.median_cpu(Sender::Engine), Some(250.0));
+        assert_eq!(even.median_cpu(Sender::Lettre), None, "no CPU known");
+        assert!(even.to_string().contains("claiming and recording"));
+        assert!(!even.to_string().contains("median of the runs"), "no median without both senders");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
