@@ -23,6 +23,7 @@ on_both_backends!(
     migrations_run_twice,
     the_applicants_index_is_backfilled_and_verified,
     several_commands_commit_together_or_not_at_all,
+    a_claim_returns_the_rows_as_stored,
 );
 
 async fn replay(db: &TestDb, round: &mops_core::reference::Round2010, upto: usize) {
@@ -453,4 +454,38 @@ async fn sqlite_commits_are_durable_except_the_mail_workers_bookkeeping() {
     assert_eq!(synchronous().await, NORMAL, "after giving a claimed row back");
     replay(&db, &round_2010(), 3).await;
     assert_eq!(synchronous().await, FULL, "after pipeline commands");
+}
+
+/// A claim hands out each row exactly as a read of it afterwards finds it
+/// (SQLite returns the claimed rows as JSON, read by its own code), in the
+/// order they fell due, including a row that failed, was retried by a
+/// person and carries its last error and the server's reply.
+async fn a_claim_returns_the_rows_as_stored(db: &TestDb) {
+    use mops_service::store::{OutboxStatus, OutboxUpdate};
+    let round = round_2010();
+    replay(db, &round, 20).await;
+    let now = chrono::Utc::now();
+    let lease = std::time::Duration::from_secs(60);
+    let first = db.db.claim_outbox(now, lease, 3).await.unwrap();
+    assert_eq!(first.len(), 3);
+    let failed = first[0].id;
+    let refusal = "550 5.1.1 No such user".to_owned();
+    db.db.record_outbox(&[OutboxUpdate::Failed { id: failed, error: refusal.clone() }], now).await.unwrap();
+    db.db.release_outbox(&[first[1].id, first[2].id]).await.unwrap();
+    assert_eq!(db.db.requeue_outbox(Some(&[failed]), now).await.unwrap(), 1);
+
+    let unsent = db.db.outbox_unsent().await.unwrap();
+    let claimed = db.db.claim_outbox(now, lease, unsent + 10).await.unwrap();
+    assert_eq!(claimed.len() as i64, unsent, "every unsent row, once");
+    assert!(claimed.windows(2).all(|w| w[0].next_attempt_at <= w[1].next_attempt_at), "in the order they fell due");
+    for row in &claimed {
+        let stored = db.db.outbox_row(row.id).await.unwrap().expect("the claimed row is stored");
+        assert_eq!(*row, stored);
+        assert_eq!(row.status, OutboxStatus::Sending);
+    }
+    let retried = claimed.iter().find(|r| r.id == failed).expect("the retried row is claimed again");
+    assert_eq!(retried.last_error.as_deref(), Some(refusal.as_str()));
+    assert_eq!(retried.server_reply.as_deref(), Some(refusal.as_str()));
+    assert_eq!(retried.attempts, 2);
+    assert!(db.db.claim_outbox(now, lease, 10).await.unwrap().is_empty(), "nothing left to claim");
 }

@@ -253,6 +253,59 @@ where
     })
 }
 
+/// An outbox row as SQLite's `json_object` writes it in `claim_outbox`:
+/// UUIDs in hex, the intent as JSON, times as the text they are stored as.
+#[derive(serde::Deserialize)]
+struct OutboxJson {
+    id: Uuid,
+    event_id: i64,
+    call_id: Uuid,
+    idea_id: Uuid,
+    recipient_email: String,
+    notice: String,
+    intent: mops_core::NotificationIntent,
+    status: String,
+    attempts: i64,
+    next_attempt_at: String,
+    last_error: Option<String>,
+    server_reply: Option<String>,
+    sent_at: Option<String>,
+    created_at: String,
+}
+
+impl TryFrom<OutboxJson> for OutboxRow {
+    type Error = StoreError;
+
+    fn try_from(j: OutboxJson) -> Result<Self, StoreError> {
+        Ok(OutboxRow {
+            id: j.id,
+            event_id: j.event_id,
+            call_id: CallId::from_uuid(j.call_id),
+            idea_id: IdeaId::from_uuid(j.idea_id),
+            recipient_email: j.recipient_email,
+            notice: j.notice,
+            intent: j.intent,
+            status: OutboxStatus::parse(&j.status)
+                .ok_or_else(|| corrupt(format!("unknown outbox status {}", j.status)))?,
+            attempts: j.attempts,
+            next_attempt_at: sqlite_time(&j.next_attempt_at)?,
+            last_error: j.last_error,
+            server_reply: j.server_reply,
+            sent_at: j.sent_at.as_deref().map(sqlite_time).transpose()?,
+            created_at: sqlite_time(&j.created_at)?,
+        })
+    }
+}
+
+/// A time as SQLite stores it: RFC 3339, as sqlx writes a `DateTime`, or
+/// SQLite's own `YYYY-MM-DD HH:MM:SS`, in UTC.
+fn sqlite_time(text: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .or_else(|_| chrono::NaiveDateTime::parse_from_str(text, "%F %T%.f").map(|t| t.and_utc()))
+        .map_err(|e| corrupt(format!("an outbox time that cannot be read: {text:?}: {e}")))
+}
+
 macro_rules! impl_store {
     ($store:ident, $db:ty, people = $people:ident, backend = $backend:expr, begin = $begin:expr, begin_outbox = $begin_outbox:expr, lock = $lock:literal, skip_locked = $skip:literal, snapshot = $snapshot:literal, migrations = $migrations:literal) => {
         impl $store {
@@ -988,29 +1041,83 @@ macro_rules! impl_store {
                 // `status IN ('pending', 'sending')` is the condition of the
                 // partial index `outbox_unsent_by_due`: SQLite uses a partial
                 // index only for a query that states its condition.
-                let rows = sqlx::query(&format!(
-                    "UPDATE outbox SET status = 'sending', lease_until = $1, attempts = attempts + 1 \
-                     WHERE id IN (SELECT id FROM ( \
-                         SELECT id, next_attempt_at FROM ( \
-                             SELECT id, next_attempt_at FROM outbox \
-                             WHERE status IN ('pending', 'sending') AND status = 'pending' AND next_attempt_at <= $2 \
-                             ORDER BY next_attempt_at LIMIT $3{skip}) AS due \
-                         UNION ALL \
-                         SELECT id, next_attempt_at FROM ( \
-                             SELECT id, next_attempt_at FROM outbox \
-                             WHERE status IN ('pending', 'sending') AND status = 'sending' AND lease_until < $2 \
-                             ORDER BY next_attempt_at LIMIT $3{skip}) AS lapsed \
-                     ) AS claimable ORDER BY next_attempt_at LIMIT $3) \
-                     RETURNING {OUTBOX_COLUMNS}",
-                    skip = $skip
-                ))
-                .bind(lease_until)
-                .bind(now)
-                .bind(limit)
-                .fetch_all(&mut *tx)
-                .await?;
+                let claimable = |now: &str, limit: &str| {
+                    format!(
+                        "SELECT id FROM ( \
+                             SELECT id, next_attempt_at FROM ( \
+                                 SELECT id, next_attempt_at FROM outbox \
+                                 WHERE status IN ('pending', 'sending') AND status = 'pending' \
+                                   AND next_attempt_at <= {now} \
+                                 ORDER BY next_attempt_at LIMIT {limit}{skip}) AS due \
+                             UNION ALL \
+                             SELECT id, next_attempt_at FROM ( \
+                                 SELECT id, next_attempt_at FROM outbox \
+                                 WHERE status IN ('pending', 'sending') AND status = 'sending' AND lease_until < {now} \
+                                 ORDER BY next_attempt_at LIMIT {limit}{skip}) AS lapsed \
+                         ) AS claimable ORDER BY next_attempt_at LIMIT {limit}",
+                        skip = $skip
+                    )
+                };
+                let mut rows = match $backend {
+                    // On SQLite every row a statement returns is a message
+                    // from the connection's thread to this task, with a
+                    // wake-up each. So the claimed rows come back as one
+                    // JSON array, in one row: the ids are picked, the rows
+                    // leased, and read back, in three statements.
+                    Backend::Sqlite => {
+                        let ids: String = sqlx::query_scalar(&format!(
+                            "SELECT json_group_array(lower(hex(id))) FROM ({})",
+                            claimable("$1", "$2")
+                        ))
+                        .bind(now)
+                        .bind(limit)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                        if ids == "[]" {
+                            return Ok(Vec::new());
+                        }
+                        sqlx::query(
+                            "UPDATE outbox SET status = 'sending', lease_until = $1, attempts = attempts + 1 \
+                             WHERE id IN (SELECT unhex(value) FROM json_each($2))",
+                        )
+                        .bind(lease_until)
+                        .bind(&ids)
+                        .execute(&mut *tx)
+                        .await?;
+                        let json: String = sqlx::query_scalar(
+                            "SELECT json_group_array(json_object( \
+                                 'id', lower(hex(id)), 'event_id', event_id, 'call_id', lower(hex(call_id)), \
+                                 'idea_id', lower(hex(idea_id)), 'recipient_email', recipient_email, \
+                                 'notice', notice, 'intent', json(intent), 'status', status, 'attempts', attempts, \
+                                 'next_attempt_at', next_attempt_at, 'last_error', last_error, \
+                                 'server_reply', server_reply, 'sent_at', sent_at, 'created_at', created_at)) \
+                             FROM outbox WHERE id IN (SELECT unhex(value) FROM json_each($1))",
+                        )
+                        .bind(&ids)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                        serde_json::from_str::<Vec<OutboxJson>>(&json)?
+                            .into_iter()
+                            .map(OutboxRow::try_from)
+                            .collect::<Result<Vec<_>, _>>()?
+                    }
+                    Backend::Postgres => {
+                        let rows = sqlx::query(&format!(
+                            "UPDATE outbox SET status = 'sending', lease_until = $1, attempts = attempts + 1 \
+                             WHERE id IN ({}) RETURNING {OUTBOX_COLUMNS}",
+                            claimable("$2", "$3")
+                        ))
+                        .bind(lease_until)
+                        .bind(now)
+                        .bind(limit)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                        rows.iter().map(outbox_from_row).collect::<Result<Vec<_>, _>>()?
+                    }
+                };
                 tx.commit().await?;
-                rows.iter().map(outbox_from_row).collect()
+                rows.sort_by_key(|r| r.next_attempt_at);
+                Ok(rows)
             }
 
             async fn record_outbox(&self, updates: &[OutboxUpdate], now: DateTime<Utc>) -> Result<(), StoreError> {
