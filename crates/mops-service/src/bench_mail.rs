@@ -202,9 +202,7 @@ impl EngineParts {
     }
 
     fn per_mail(&self, part: Option<Duration>) -> String {
-        part.filter(|_| self.mails > 0)
-            .map(|c| format!("{:.0}", c.as_secs_f64() * 1e6 / self.mails as f64))
-            .unwrap_or_else(|| "–".into())
+        whole(micros_per_mail(part, self.mails))
     }
 }
 
@@ -273,8 +271,18 @@ impl MailRun {
 
     /// CPU microseconds per mail, where known.
     pub fn cpu_per_mail(&self) -> Option<f64> {
-        self.cpu.filter(|_| self.messages > 0).map(|c| c.as_secs_f64() * 1e6 / self.messages as f64)
+        micros_per_mail(self.cpu, self.messages)
     }
+}
+
+/// `cpu` spread over `mails`, in microseconds each, where both are known.
+fn micros_per_mail(cpu: Option<Duration>, mails: usize) -> Option<f64> {
+    cpu.filter(|_| mails > 0).map(|c| c.as_secs_f64() * 1e6 / mails as f64)
+}
+
+/// A measure for the report, to the unit, or a dash where unknown.
+fn whole(value: Option<f64>) -> String {
+    value.map(|v| format!("{v:.0}")).unwrap_or_else(|| "–".into())
 }
 
 /// CPU time (user and system) this process has used, from `/proc/self/stat`
@@ -414,8 +422,8 @@ impl fmt::Display for MailBackendReport {
                 r.messages,
                 r.wall.as_secs_f64(),
                 r.per_second(),
-                r.cpu_per_mail().map(|c| format!("{c:.0}")).unwrap_or_else(|| "–".into()),
-                r.steal.map(|p| format!("{p:.0}")).unwrap_or_else(|| "–".into()),
+                whole(r.cpu_per_mail()),
+                whole(r.steal),
                 r.sink.received,
                 r.sink.distinct,
                 r.sink.duplicates
@@ -973,15 +981,8 @@ async fn measure_parts(db: &Db, worker: &MailWorker<Db>, batch: i64) -> Result<E
     }
     let bookkeeping = cpu_since(cpu);
 
-    reset(db).await?;
-    let mut rows = Vec::with_capacity(mails);
-    loop {
-        let batch = claim().await?;
-        if batch.is_empty() {
-            break;
-        }
-        rows.extend(batch);
-    }
+    // The rows as stored: building does not look at their status.
+    let rows = db.outbox(None, mails as i64).await.map_err(|e| format!("reading the outbox failed: {e}"))?;
     let cpu = process_cpu();
     let built = worker.build_all(rows, now).await;
     let building = cpu_since(cpu);

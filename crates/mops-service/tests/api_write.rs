@@ -23,8 +23,6 @@ use mops_service::replay::replay_round;
 use mops_service::serve;
 use mops_service::store::{Db, OutboxStatus, OutboxUpdate, Store};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 
 // ---------------------------------------------------------------------------
@@ -77,34 +75,10 @@ impl Reply {
 
 /// One request as raw HTTP/1.1; `body` is sent as is with the headers given.
 async fn send(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&str>) -> Reply {
-    let mut stream = TcpStream::connect(addr).await.expect("the server answers");
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    for (name, value) in headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
-    }
-    if let Some(body) = body {
-        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
-    }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).await.unwrap();
-    if let Some(body) = body {
-        stream.write_all(body.as_bytes()).await.unwrap();
-    }
-    let mut response = Vec::new();
-    tokio::time::timeout(std::time::Duration::from_secs(30), stream.read_to_end(&mut response))
-        .await
-        .expect("an answer in time")
-        .unwrap();
-    let response = String::from_utf8(response).expect("UTF-8");
-    let (head, body) = response.split_once("\r\n\r\n").expect("a head and a body");
-    let mut lines = head.split("\r\n");
-    let status = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|s| s.parse().ok()).expect("a status");
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect::<BTreeMap<_, _>>();
+    let reply = common::http::send(addr, method, path, headers, body).await;
+    let headers: BTreeMap<_, _> = reply.headers.into_iter().collect();
     assert!(!headers.contains_key("transfer-encoding"), "this client reads only fixed-length bodies");
-    Reply { status, headers, body: body.to_owned() }
+    Reply { status: reply.status, headers, body: reply.body }
 }
 
 /// A caller with a token, and the headers it adds.

@@ -12,7 +12,7 @@ mod worker;
 
 pub use render::{CallText, Envelope, RenderError, Rendered, render, render_mail, render_with};
 pub use transport::{MailSettings, RetryPolicy, SendFailure, Transport, TransportSettings};
-pub use worker::{Letterhead, MailWorker, WorkerReport, ascii_html, build_message, render_row};
+pub use worker::{Letterhead, MailWorker, WorkerReport, build_message, render_row};
 
 /// The contact every mail names and sets as its `Reply-To`, as the worker
 /// uses it: `MOPS_MAIL_REPLY_TO`, or else the sender (`MOPS_MAIL_FROM`).

@@ -89,9 +89,8 @@ pub struct MailWorker<S> {
     store: S,
     transport: Transport,
     settings: Arc<MailSettings>,
-    /// Whom every mail names for questions, and its `Reply-To`.
-    reply_to: Arc<Mailbox>,
-    /// The `From` and `Reply-To` of every mail, encoded once.
+    /// The `From` and `Reply-To` of every mail (whom it names for
+    /// questions), encoded once.
     letterhead: Arc<Letterhead>,
     /// Parsed calls, kept across batches. Safe because a call's definition
     /// (all the renderer reads of it) cannot change once it has ideas, and
@@ -154,21 +153,6 @@ fn text_body(text: &str) -> Body {
 /// The longest line a 7bit body may have, in octets (RFC 5322, 2.1.1).
 const MAX_7BIT_LINE: usize = 998;
 
-/// `html` with every character outside ASCII written as a numeric character
-/// reference (`ä` as `&#228;`), which any HTML reader shows as the character.
-pub fn ascii_html(html: &str) -> String {
-    let mut out = String::with_capacity(html.len() + html.len() / 8);
-    let mut rest = html;
-    while let Some(at) = rest.find(|c: char| !c.is_ascii()) {
-        out.push_str(&rest[..at]);
-        let c = rest[at..].chars().next().expect("a character at a char boundary");
-        push_reference(&mut out, c);
-        rest = &rest[at + c.len_utf8()..];
-    }
-    out.push_str(rest);
-    out
-}
-
 /// Writes `c` as a decimal character reference (`&#228;`). By hand: this
 /// runs for every letter å, ä and ö of every mail, and `write!` costs
 /// several times as much.
@@ -204,13 +188,15 @@ fn all_plain_ascii(w: u64) -> bool {
     (below | w & HIGH) == 0
 }
 
-/// `html` as a 7bit body in one pass: [`ascii_html`] with CRLF line endings
-/// ([`crlf`]), or `None` if a line would be longer than 7bit allows or a CR
-/// (not before a LF) or a NUL stands in it.
-fn seven_bit_html(html: &str) -> Option<String> {
+/// `html` in ASCII with CRLF line endings, in one pass: every character
+/// outside ASCII written as a numeric character reference (`ä` as
+/// `&#228;`), which any HTML reader shows as the character. Also says
+/// whether the text may go as 7bit: no line longer than 7bit allows, and no
+/// CR (but before a LF) or NUL.
+fn ascii_html(html: &str) -> (String, bool) {
     let bytes = html.as_bytes();
     let mut out = String::with_capacity(html.len() + html.len() / 8);
-    let (mut line_start, mut i) = (0, 0);
+    let (mut line_start, mut i, mut seven_bit) = (0, 0, true);
     loop {
         // A run copied as it is, found eight bytes at a time.
         let start = i;
@@ -225,16 +211,14 @@ fn seven_bit_html(html: &str) -> Option<String> {
         let Some(&b) = bytes.get(i) else { break };
         match b {
             b'\n' => {
-                if out.len() - line_start > MAX_7BIT_LINE {
-                    return None;
-                }
+                seven_bit &= out.len() - line_start <= MAX_7BIT_LINE;
                 out.push_str("\r\n");
                 line_start = out.len();
                 i += 1;
             }
             b'\r' if bytes.get(i + 1) == Some(&b'\n') => i += 1,
-            b'\r' | b'\0' => return None,
             _ if b.is_ascii() => {
+                seven_bit &= !matches!(b, b'\r' | b'\0');
                 out.push(char::from(b));
                 i += 1;
             }
@@ -245,7 +229,8 @@ fn seven_bit_html(html: &str) -> Option<String> {
             }
         }
     }
-    (out.len() - line_start <= MAX_7BIT_LINE).then_some(out)
+    seven_bit &= out.len() - line_start <= MAX_7BIT_LINE;
+    (out, seven_bit)
 }
 
 /// The HTML part's body. Written as ASCII ([`ascii_html`]) with CRLF line
@@ -254,9 +239,9 @@ fn seven_bit_html(html: &str) -> Option<String> {
 /// allows (a long paragraph someone typed), or a CR or NUL stands in it, the
 /// encoding is what lettre would choose (quoted-printable for a long line).
 fn html_body(html: &str) -> Body {
-    match seven_bit_html(html) {
-        Some(ascii) => Body::dangerous_pre_encoded(ascii.into_bytes(), ContentTransferEncoding::SevenBit),
-        None => text_body(&ascii_html(html)),
+    match ascii_html(html) {
+        (ascii, true) => Body::dangerous_pre_encoded(ascii.into_bytes(), ContentTransferEncoding::SevenBit),
+        (ascii, false) => text_body(&ascii),
     }
 }
 
@@ -265,13 +250,15 @@ fn html_body(html: &str) -> Body {
 #[derive(Debug, Clone)]
 pub struct Letterhead {
     from: Mailbox,
+    reply_to: Mailbox,
     headers: MessageBuilder,
 }
 
 impl Letterhead {
     /// Mail from `from`; replies go to `reply_to`, the contact the mails name.
     pub fn new(from: &Mailbox, reply_to: &Mailbox) -> Self {
-        Self { from: from.clone(), headers: Message::builder().from(from.clone()).reply_to(reply_to.clone()) }
+        let headers = Message::builder().from(from.clone()).reply_to(reply_to.clone());
+        Self { from: from.clone(), reply_to: reply_to.clone(), headers }
     }
 }
 
@@ -327,13 +314,11 @@ impl<S: Store + Clone + 'static> MailWorker<S> {
 
     /// A worker sending through `transport`.
     pub fn with_transport(store: S, transport: Transport, settings: MailSettings) -> Self {
-        let reply_to = Arc::new(settings.contact().clone());
-        let letterhead = Arc::new(Letterhead::new(&settings.from, &reply_to));
+        let letterhead = Arc::new(Letterhead::new(&settings.from, settings.contact()));
         Self {
             store,
             transport,
             settings: Arc::new(settings),
-            reply_to,
             letterhead,
             calls: Arc::default(),
             texts: Arc::default(),
@@ -342,7 +327,7 @@ impl<S: Store + Clone + 'static> MailWorker<S> {
 
     /// Whom the mails name for questions, and their `Reply-To`.
     pub fn reply_to(&self) -> &Mailbox {
-        &self.reply_to
+        &self.letterhead.reply_to
     }
 
     pub fn settings(&self) -> &MailSettings {
@@ -352,7 +337,7 @@ impl<S: Store + Clone + 'static> MailWorker<S> {
     /// Renders one row as it would be sent (the preview).
     pub async fn render_row(&self, row: &OutboxRow) -> Result<Rendered, String> {
         let (call, idea) = self.context(row.call_id, row.idea_id).await.map_err(|e| e.to_string())?;
-        render_row(row, &idea, &call, &self.reply_to).map_err(|e| e.to_string())
+        render_row(row, &idea, &call, self.reply_to()).map_err(|e| e.to_string())
     }
 
     async fn context(&self, call: CallId, idea: IdeaId) -> Result<(Call, IdeaState), StoreError> {
@@ -498,7 +483,7 @@ impl<S: Store + Clone + 'static> MailWorker<S> {
         if let Some(text) = texts.get(&(id, lang)) {
             return Ok(text.clone());
         }
-        let text = Arc::new(CallText::new(call, lang, Some(self.reply_to.email.as_ref()))?);
+        let text = Arc::new(CallText::new(call, lang, Some(self.reply_to().email.as_ref()))?);
         texts.insert((id, lang), text.clone());
         Ok(text)
     }
@@ -766,7 +751,20 @@ async fn send(
 mod tests {
     use lettre::message::{Body, SinglePart};
 
-    use super::{MAX_7BIT_LINE, all_plain_ascii, ascii_html, crlf, html_body, plain_ascii, seven_bit_html, text_body};
+    use super::{MAX_7BIT_LINE, all_plain_ascii, crlf, html_body, plain_ascii, text_body};
+
+    /// The reference the one pass is checked against: every character
+    /// outside ASCII as a numeric character reference, line endings as
+    /// they were.
+    fn ascii_html(html: &str) -> String {
+        html.chars().map(|c| if c.is_ascii() { c.to_string() } else { format!("&#{};", u32::from(c)) }).collect()
+    }
+
+    /// The one pass's text if it may go as 7bit.
+    fn seven_bit_html(html: &str) -> Option<String> {
+        let (ascii, seven_bit) = super::ascii_html(html);
+        seven_bit.then_some(ascii)
+    }
 
     #[test]
     fn text_bodies_are_encoded_as_lettre_would_encode_them() {

@@ -37,7 +37,6 @@ use crate::people::Registration;
 /// How long a writer waits for SQLite's write lock before giving up.
 pub const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The pipeline in an SQLite file.
 /// How SQLite write transactions begin. Each names its durability, because
 /// the one writer connection keeps the last `synchronous` it was given:
 /// everything but the mail worker's bookkeeping is on disk before its commit
@@ -59,6 +58,7 @@ pub const WRITER_CACHE_KIB: u32 = 64 * 1024;
 /// Each reading connection's page cache, at most (KiB).
 pub const READER_CACHE_KIB: u32 = 16 * 1024;
 
+/// The pipeline in an SQLite file.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     /// Reads, and the few single-statement writes.
@@ -243,7 +243,7 @@ where
         recipient_email: row.try_get("recipient_email")?,
         notice: row.try_get("notice")?,
         intent: serde_json::from_str(&row.try_get::<String, _>("intent")?)?,
-        status: OutboxStatus::parse(&status).ok_or_else(|| corrupt(format!("unknown outbox status {status}")))?,
+        status: outbox_status(&status)?,
         attempts: row.try_get("attempts")?,
         next_attempt_at: row.try_get("next_attempt_at")?,
         last_error: row.try_get("last_error")?,
@@ -285,8 +285,7 @@ impl TryFrom<OutboxJson> for OutboxRow {
             recipient_email: j.recipient_email,
             notice: j.notice,
             intent: j.intent,
-            status: OutboxStatus::parse(&j.status)
-                .ok_or_else(|| corrupt(format!("unknown outbox status {}", j.status)))?,
+            status: outbox_status(&j.status)?,
             attempts: j.attempts,
             next_attempt_at: sqlite_time(&j.next_attempt_at)?,
             last_error: j.last_error,
@@ -295,6 +294,10 @@ impl TryFrom<OutboxJson> for OutboxRow {
             created_at: sqlite_time(&j.created_at)?,
         })
     }
+}
+
+fn outbox_status(key: &str) -> Result<OutboxStatus, StoreError> {
+    OutboxStatus::parse(key).ok_or_else(|| corrupt(format!("unknown outbox status {key}")))
 }
 
 /// A time as SQLite stores it: RFC 3339, as sqlx writes a `DateTime`, or

@@ -73,17 +73,27 @@ fn dechunk(mut body: &[u8]) -> Vec<u8> {
 /// Sends one HTTP/1.1 request (a POST body as a form) and reads the whole
 /// response.
 pub async fn request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
+    if method == "POST" {
+        let form = [headers, &[("Content-Type", "application/x-www-form-urlencoded")]].concat();
+        send(addr, method, path, &form, Some(body)).await
+    } else {
+        send(addr, method, path, headers, Some(body).filter(|b| !b.is_empty())).await
+    }
+}
+
+/// Sends one HTTP/1.1 request as given (`body`, if any, with its length)
+/// and reads the whole response.
+pub async fn send(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&str>) -> Reply {
     let mut stream = TcpStream::connect(addr).await.expect("the server answers");
     let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     for (name, value) in headers {
         head.push_str(&format!("{name}: {value}\r\n"));
     }
-    if method == "POST" {
-        head.push_str("Content-Type: application/x-www-form-urlencoded\r\n");
+    if let Some(body) = body {
         head.push_str(&format!("Content-Length: {}\r\n", body.len()));
     }
     head.push_str("\r\n");
-    head.push_str(body);
+    head.push_str(body.unwrap_or_default());
     stream.write_all(head.as_bytes()).await.unwrap();
     let mut response = Vec::new();
     tokio::time::timeout(std::time::Duration::from_secs(30), stream.read_to_end(&mut response))
