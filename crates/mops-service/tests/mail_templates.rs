@@ -636,3 +636,92 @@ fn a_call_text_kept_across_mails_renders_each_as_render_mail_does() {
     let refused = render_with(&intent, &case.state, &english, UID, queued_at()).expect_err("a language mix-up");
     assert!(refused.to_string().contains("the recipient reads sv"), "{refused}");
 }
+
+/// The worker writes each message itself, straight into one buffer
+/// (`write_message`). It must be the message lettre's builder builds, to
+/// the byte: every notice in both languages, with recipients and subjects
+/// that need encoding, quoting and folding.
+#[test]
+fn every_mail_is_written_as_lettre_builds_it() {
+    use lettre::message::Mailbox;
+    use mops_service::mail::{Letterhead, boundaries, build_message_with, write_message};
+
+    let from: Mailbox = "Samhällskontraktet <mops@samhallskontraktet.se>".parse().unwrap();
+    let letterheads = [
+        Letterhead::new(&from, &CONTACT.parse().unwrap()),
+        Letterhead::new(
+            &"noreply@example.org".parse().unwrap(),
+            &"Karin \"KL\" Lindqvist <k@example.org>".parse().unwrap(),
+        ),
+    ];
+    let recipients = [
+        Mailbox::new(Some("Anna Björk".into()), "anna.bjork@example.se".parse().unwrap()),
+        Mailbox::new(None, "plain@example.se".parse().unwrap()),
+        Mailbox::new(Some("Ögon, \"Örjan\" & co".into()), "orjan@example.se".parse().unwrap()),
+        Mailbox::new(
+            Some("Åsa-Britt Ängström Öberg von Längstnamnsdotter Östergren".into()),
+            "a@example.se".parse().unwrap(),
+        ),
+    ];
+    let long_subject = format!("Din idé «{}» har kommit in", "Ett mycket långt namn på en idé ".repeat(4));
+    let date = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_272_000_000);
+    let mut compared = 0;
+    for key in Notice::KEYS {
+        let case = Case::of(key);
+        for lang in LANGUAGES {
+            for (i, to) in recipients.iter().enumerate() {
+                let mut rendered = case.render(lang);
+                if i == 3 {
+                    rendered.subject = long_subject.clone();
+                }
+                let letterhead = &letterheads[i % 2];
+                let row = uuid::Uuid::new_v4();
+                let [alternative, mixed] = boundaries(row);
+                let built =
+                    build_message_with(row, to, letterhead, rendered.clone(), [&alternative, &mixed], date).unwrap();
+                let written = write_message(row, to, letterhead, rendered, date).unwrap();
+                let (built_text, written_text) =
+                    (String::from_utf8(built.formatted()).unwrap(), String::from_utf8(written.bytes).unwrap());
+                assert_eq!(written_text, built_text, "{key} ({}) to {to}", lang.tag());
+                assert_eq!(&written.envelope, built.envelope(), "{key} ({}) to {to}", lang.tag());
+                compared += 1;
+            }
+        }
+    }
+    assert_eq!(compared, Notice::KEYS.len() * 2 * recipients.len());
+}
+
+/// Should a 7bit body hold the boundaries' marker, lettre's builder writes
+/// the message instead, with boundaries of its own that the body does not
+/// hold.
+#[test]
+fn a_body_holding_the_boundary_marker_gets_lettres_boundaries() {
+    use lettre::message::Mailbox;
+    use mops_service::mail::{Letterhead, boundaries, write_message};
+
+    let from: Mailbox = "mops@samhallskontraktet.se".parse().unwrap();
+    let letterhead = Letterhead::new(&from, &from);
+    let to: Mailbox = "anna@example.se".parse().unwrap();
+    let row = uuid::Uuid::new_v4();
+    let [alternative, _] = boundaries(row);
+    for (text, html) in [
+        (format!("ascii text quoting --{alternative}\n"), "<p>ok</p>\n".to_owned()),
+        ("ok\n".to_owned(), format!("<p>=_mops_ {alternative}</p>\n")),
+    ] {
+        let rendered = Rendered { subject: "Test".into(), text, html, ics: None };
+        let written = String::from_utf8(
+            write_message(row, &to, &letterhead, rendered, std::time::SystemTime::now()).unwrap().bytes,
+        )
+        .unwrap();
+        let boundary = written.split("boundary=\"").nth(1).and_then(|rest| rest.split('"').next()).unwrap();
+        assert!(!boundary.starts_with("=_mops_"), "{written}");
+        assert_eq!(written.matches(&format!("--{boundary}\r\n")).count(), 2, "{written}");
+        assert!(written.contains(&alternative), "the body is unchanged");
+    }
+    // Without the marker, the row's own boundaries.
+    let rendered = Rendered { subject: "Test".into(), text: "ok\n".into(), html: "<p>ok</p>\n".into(), ics: None };
+    let written =
+        String::from_utf8(write_message(row, &to, &letterhead, rendered, std::time::SystemTime::now()).unwrap().bytes)
+            .unwrap();
+    assert!(written.contains(&format!("boundary=\"{alternative}\"")), "{written}");
+}

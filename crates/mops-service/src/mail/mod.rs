@@ -11,8 +11,10 @@ mod transport;
 mod worker;
 
 pub use render::{CallText, Envelope, RenderError, Rendered, render, render_mail, render_with};
-pub use transport::{MailSettings, RetryPolicy, SendFailure, Transport, TransportSettings};
-pub use worker::{Letterhead, MailWorker, WorkerReport, build_message, render_row};
+pub use transport::{MailSettings, Outgoing, RetryPolicy, SendFailure, Transport, TransportSettings};
+pub use worker::{
+    Letterhead, MailWorker, WorkerReport, boundaries, build_message, build_message_with, render_row, write_message,
+};
 
 /// The contact every mail names and sets as its `Reply-To`, as the worker
 /// uses it: `MOPS_MAIL_REPLY_TO`, or else the sender (`MOPS_MAIL_FROM`).

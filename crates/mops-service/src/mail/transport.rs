@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use lettre::address::Envelope;
 use lettre::message::Mailbox;
 use lettre::transport::smtp::PoolConfig;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
@@ -227,8 +228,14 @@ impl Transport {
 
     /// Sends one message. On success, the server's reply (or where the file went).
     pub async fn send(&self, id: &str, message: Message) -> Result<String, SendFailure> {
+        self.send_outgoing(id, &Outgoing::from(&message)).await
+    }
+
+    /// Sends one mail already written out. On success, the server's reply
+    /// (or where the file went).
+    pub async fn send_outgoing(&self, id: &str, mail: &Outgoing) -> Result<String, SendFailure> {
         match self {
-            Self::Smtp(smtp) => match smtp.send(message).await {
+            Self::Smtp(smtp) => match smtp.send_raw(&mail.envelope, &mail.bytes).await {
                 Ok(response) => Ok(format!("{} {}", response.code(), response.message().collect::<Vec<_>>().join(" "))),
                 Err(e) => Err(SendFailure {
                     // 5xx is permanent; 4xx, refused connections, timeouts
@@ -254,11 +261,25 @@ impl Transport {
                     transient: true,
                     message: format!("cannot write {}: {e}", path.display()),
                 };
-                tokio::fs::write(&partial, message.formatted()).await.map_err(failed)?;
+                tokio::fs::write(&partial, &mail.bytes).await.map_err(failed)?;
                 tokio::fs::rename(&partial, &path).await.map_err(failed)?;
                 Ok(format!("written to {}", path.display()))
             }
         }
+    }
+}
+
+/// A mail as it goes out: its envelope, and the message as the bytes the
+/// SMTP `DATA` command (or an `.eml` file) carries.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub envelope: Envelope,
+    pub bytes: Vec<u8>,
+}
+
+impl From<&Message> for Outgoing {
+    fn from(message: &Message) -> Self {
+        Self { envelope: message.envelope().clone(), bytes: message.formatted() }
     }
 }
 

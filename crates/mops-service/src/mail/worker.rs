@@ -10,12 +10,14 @@
 //! recognisable as the same message.
 
 use std::collections::HashMap;
+use std::io::Write as _;
 use std::sync::{Arc, OnceLock};
+use std::time::SystemTime;
 
 use chrono::{DateTime, Utc};
 use lettre::Message;
-use lettre::message::header::{ContentTransferEncoding, ContentType};
-use lettre::message::{Attachment, Body, Mailbox, MessageBuilder, MultiPart, SinglePart};
+use lettre::message::header::{self, ContentTransferEncoding, ContentType, Headers};
+use lettre::message::{Attachment, Body, Mailbox, Mailboxes, MessageBuilder, MultiPart, MultiPartBuilder, SinglePart};
 use mops_core::IdeaState;
 use mops_core::call::Call;
 use mops_core::domain::{CallId, IdeaId, Language};
@@ -23,7 +25,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use super::render::{CallText, Envelope, Rendered, render_mail, render_with};
-use super::transport::{MailSettings, SendFailure, Transport};
+use super::transport::{MailSettings, Outgoing, SendFailure, Transport};
 use crate::store::{OutboxRow, OutboxUpdate, Store, StoreError};
 
 /// What a pass (or a drain) of the worker did.
@@ -62,7 +64,7 @@ impl WorkerReport {
 /// decided (its idea could not be read, or its mail cannot be built).
 struct Job {
     row: OutboxRow,
-    message: Result<Message, OutboxUpdate>,
+    message: Result<Outgoing, OutboxUpdate>,
 }
 
 /// How long finished sends wait to be recorded together: a drain records
@@ -252,13 +254,18 @@ pub struct Letterhead {
     from: Mailbox,
     reply_to: Mailbox,
     headers: MessageBuilder,
+    /// The same two headers, formatted as lettre formats them.
+    head: String,
 }
 
 impl Letterhead {
     /// Mail from `from`; replies go to `reply_to`, the contact the mails name.
     pub fn new(from: &Mailbox, reply_to: &Mailbox) -> Self {
         let headers = Message::builder().from(from.clone()).reply_to(reply_to.clone());
-        Self { from: from.clone(), reply_to: reply_to.clone(), headers }
+        let mut head = Headers::new();
+        head.set(header::From::from(Mailboxes::from(from.clone())));
+        head.set(header::ReplyTo::from(Mailboxes::from(reply_to.clone())));
+        Self { from: from.clone(), reply_to: reply_to.clone(), headers, head: head.to_string() }
     }
 }
 
@@ -273,36 +280,229 @@ fn calendar_type() -> ContentType {
 }
 
 /// Builds the MIME message: multipart/alternative (text, HTML), inside
-/// multipart/mixed with the `.ics` when there is an invitation.
+/// multipart/mixed with the `.ics` when there is an invitation. Boundaries
+/// are random and the date is now.
 pub fn build_message(
     row: uuid::Uuid,
     to: &Mailbox,
     letterhead: &Letterhead,
     rendered: Rendered,
 ) -> Result<Message, String> {
-    let alternative = MultiPart::alternative()
+    assemble(row, to, letterhead, rendered, None)
+}
+
+/// [`build_message`] with these boundaries (multipart/alternative's, then
+/// multipart/mixed's) and this date: the message [`write_message`] writes.
+pub fn build_message_with(
+    row: uuid::Uuid,
+    to: &Mailbox,
+    letterhead: &Letterhead,
+    rendered: Rendered,
+    boundaries: [&str; 2],
+    date: SystemTime,
+) -> Result<Message, String> {
+    assemble(row, to, letterhead, rendered, Some((boundaries, date)))
+}
+
+fn assemble(
+    row: uuid::Uuid,
+    to: &Mailbox,
+    letterhead: &Letterhead,
+    rendered: Rendered,
+    fixed: Option<([&str; 2], SystemTime)>,
+) -> Result<Message, String> {
+    let multipart = |kind: fn() -> MultiPartBuilder, boundary: Option<&str>| match boundary {
+        Some(b) => kind().boundary(b),
+        None => kind(),
+    };
+    let alternative = multipart(MultiPart::alternative, fixed.map(|f| f.0[0]))
         .singlepart(SinglePart::plain(text_body(&rendered.text)))
         .singlepart(SinglePart::html(html_body(&rendered.html)));
     let from = &letterhead.from;
     // The envelope given, lettre need not parse it back out of the headers.
     let envelope =
         lettre::address::Envelope::new(Some(from.email.clone()), vec![to.email.clone()]).map_err(|e| e.to_string())?;
-    let builder = letterhead
+    let mut builder = letterhead
         .headers
         .clone()
         .envelope(envelope)
         .to(to.clone())
         .subject(rendered.subject)
         .message_id(Some(message_id(row, from)));
+    if let Some((_, date)) = fixed {
+        // Where lettre puts them when it adds them itself.
+        builder = builder.header(header::MIME_VERSION_1_0).date(date);
+    }
     let message = match &rendered.ics {
         None => builder.multipart(alternative),
         Some(ics) => {
             let attachment: SinglePart =
                 Attachment::new("inbjudan.ics".to_owned()).body(text_body(ics), calendar_type());
-            builder.multipart(MultiPart::mixed().multipart(alternative).singlepart(attachment))
+            builder.multipart(
+                multipart(MultiPart::mixed, fixed.map(|f| f.0[1])).multipart(alternative).singlepart(attachment),
+            )
         }
     };
     message.map_err(|e| e.to_string())
+}
+
+/// The boundaries [`write_message`] gives its multiparts: `=_` and a
+/// letter, then the outbox row's id, 40 characters as lettre's random ones.
+/// Quoted-printable and base64 bodies cannot hold `=_`; a 7bit body is
+/// looked at.
+pub fn boundaries(row: uuid::Uuid) -> [String; 2] {
+    let id = row.simple();
+    [format!("=_mops_a{id}"), format!("=_mops_m{id}")]
+}
+
+/// What [`write_message`] writes alike for every mail: the heads of the
+/// parts and the multiparts' `Content-Type` headers, as lettre formats them,
+/// worked out once by lettre itself.
+struct PartHeads {
+    /// By transfer encoding ([`encoding_index`]): the plain-text part's head,
+    /// the HTML part's, and the invitation attachment's.
+    plain: [String; 5],
+    html: [String; 5],
+    calendar: [String; 5],
+    /// The `Content-Type` header of multipart/alternative and of
+    /// multipart/mixed, before and after the boundary.
+    alternative: (String, String),
+    mixed: (String, String),
+}
+
+/// `encoding`'s place in [`PartHeads`]' arrays.
+fn encoding_index(encoding: ContentTransferEncoding) -> usize {
+    match encoding {
+        ContentTransferEncoding::SevenBit => 0,
+        ContentTransferEncoding::QuotedPrintable => 1,
+        ContentTransferEncoding::Base64 => 2,
+        ContentTransferEncoding::EightBit => 3,
+        ContentTransferEncoding::Binary => 4,
+    }
+}
+
+const ENCODINGS: [ContentTransferEncoding; 5] = [
+    ContentTransferEncoding::SevenBit,
+    ContentTransferEncoding::QuotedPrintable,
+    ContentTransferEncoding::Base64,
+    ContentTransferEncoding::EightBit,
+    ContentTransferEncoding::Binary,
+];
+
+fn part_heads() -> &'static PartHeads {
+    static HEADS: OnceLock<PartHeads> = OnceLock::new();
+    HEADS.get_or_init(|| {
+        // A part with an empty body formats as its head, a blank line, and
+        // the CRLF that ends the body: the head is all but that CRLF.
+        let head = |part: SinglePart| {
+            let mut text = String::from_utf8(part.formatted()).expect("lettre writes part heads in ASCII");
+            text.truncate(text.len() - 2);
+            text
+        };
+        let empty = |encoding| Body::dangerous_pre_encoded(Vec::new(), encoding);
+        let heads = |part: &dyn Fn(Body) -> SinglePart| ENCODINGS.map(|encoding| head(part(empty(encoding))));
+        // A multipart's `Content-Type`, split around a stand-in boundary
+        // as long as the real ones (folding depends on the length only).
+        let content_type = |multipart: MultiPartBuilder| {
+            let stand_in = "B".repeat(40);
+            let text = multipart.boundary(stand_in.as_str()).singlepart(SinglePart::plain(String::new())).formatted();
+            let text = String::from_utf8(text).expect("lettre writes multipart heads in ASCII");
+            let end = text.find("\r\n\r\n").expect("a blank line after the head") + 2;
+            let at = text.find(&stand_in).expect("the boundary in the head");
+            (text[..at].to_owned(), text[at + stand_in.len()..end].to_owned())
+        };
+        PartHeads {
+            plain: heads(&SinglePart::plain),
+            html: heads(&SinglePart::html),
+            calendar: heads(&|body| Attachment::new("inbjudan.ics".to_owned()).body(body, calendar_type())),
+            alternative: content_type(MultiPart::alternative()),
+            mixed: content_type(MultiPart::mixed()),
+        }
+    })
+}
+
+/// Writes the message [`build_message`] builds, byte for byte as lettre
+/// would format it (with these boundaries and `date`), straight into one
+/// buffer. The headers that need encoding (`To`, `Subject`, `Date`) are
+/// encoded by lettre; the rest is what lettre writes for every mail, worked
+/// out once ([`part_heads`]). Building the message with lettre's builder
+/// and formatting it cost more than rendering the templates.
+///
+/// Falls back to lettre's builder (random boundaries) in the one case the
+/// row's boundaries cannot be used: when a 7bit body happens to hold one.
+pub fn write_message(
+    row: uuid::Uuid,
+    to: &Mailbox,
+    letterhead: &Letterhead,
+    rendered: Rendered,
+    date: SystemTime,
+) -> Result<Outgoing, String> {
+    let from = &letterhead.from;
+    // The envelope given, lettre need not parse it back out of the headers.
+    let envelope =
+        lettre::address::Envelope::new(Some(from.email.clone()), vec![to.email.clone()]).map_err(|e| e.to_string())?;
+    let text = text_body(&rendered.text);
+    let html = html_body(&rendered.html);
+    let ics = rendered.ics.as_deref().map(text_body);
+    let [alternative, mixed] = boundaries(row);
+    // A 7bit body is written as it is; should one hold `=_mops_`, lettre
+    // picks the boundaries instead.
+    let holds_boundary = |body: &Body| {
+        body.encoding() == ContentTransferEncoding::SevenBit
+            && std::str::from_utf8(body.as_ref()).map_or(true, |text| text.contains("=_mops_"))
+    };
+    if holds_boundary(&text) || holds_boundary(&html) || ics.as_ref().is_some_and(holds_boundary) {
+        return build_message(row, to, letterhead, rendered).map(|m| Outgoing::from(&m));
+    }
+
+    let heads = part_heads();
+    let mut headers = Headers::new();
+    headers.set(header::To::from(Mailboxes::from(to.clone())));
+    headers.set(header::Subject::from(rendered.subject));
+    headers.set(header::MessageId::from(message_id(row, from)));
+    headers.set(header::MIME_VERSION_1_0);
+    headers.set(header::Date::new(date));
+    let size = letterhead.head.len() + 1024 + text.len() + html.len() + ics.as_ref().map_or(0, |b| b.len() + 512);
+    let mut out = Vec::with_capacity(size);
+    out.extend_from_slice(letterhead.head.as_bytes());
+    write!(out, "{headers}").map_err(|e| e.to_string())?;
+    let boundary_line = |out: &mut Vec<u8>, boundary: &str| {
+        out.extend_from_slice(b"--");
+        out.extend_from_slice(boundary.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    };
+    let closing_line = |out: &mut Vec<u8>, boundary: &str| {
+        out.extend_from_slice(b"--");
+        out.extend_from_slice(boundary.as_bytes());
+        out.extend_from_slice(b"--\r\n");
+    };
+    let part = |out: &mut Vec<u8>, heads: &[String; 5], body: &Body| {
+        out.extend_from_slice(heads[encoding_index(body.encoding())].as_bytes());
+        out.extend_from_slice(body.as_ref());
+        out.extend_from_slice(b"\r\n");
+    };
+    let content_type = |out: &mut Vec<u8>, (before, after): &(String, String), boundary: &str| {
+        out.extend_from_slice(before.as_bytes());
+        out.extend_from_slice(boundary.as_bytes());
+        out.extend_from_slice(after.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    };
+    if ics.is_some() {
+        content_type(&mut out, &heads.mixed, &mixed);
+        boundary_line(&mut out, &mixed);
+    }
+    content_type(&mut out, &heads.alternative, &alternative);
+    boundary_line(&mut out, &alternative);
+    part(&mut out, &heads.plain, &text);
+    boundary_line(&mut out, &alternative);
+    part(&mut out, &heads.html, &html);
+    closing_line(&mut out, &alternative);
+    if let Some(ics) = &ics {
+        boundary_line(&mut out, &mixed);
+        part(&mut out, &heads.calendar, ics);
+        closing_line(&mut out, &mixed);
+    }
+    Ok(Outgoing { envelope, bytes: out })
 }
 
 impl<S: Store + Clone + 'static> MailWorker<S> {
@@ -701,14 +901,19 @@ pub fn render_row(
 }
 
 /// Renders and builds one row's message, or says why it cannot be sent.
-fn build(letterhead: &Letterhead, row: &OutboxRow, idea: &IdeaState, text: &CallText) -> Result<Message, OutboxUpdate> {
+fn build(
+    letterhead: &Letterhead,
+    row: &OutboxRow,
+    idea: &IdeaState,
+    text: &CallText,
+) -> Result<Outgoing, OutboxUpdate> {
     let to = match row.intent.to.email.as_str().parse::<lettre::Address>() {
         Ok(address) => Mailbox::new(Some(row.intent.to.name.to_string()), address),
         Err(e) => return Err(OutboxUpdate::Failed { id: row.id, error: format!("invalid recipient address: {e}") }),
     };
     render_with(&row.intent, idea, text, &row.id.to_string(), row.created_at)
         .map_err(|e| e.to_string())
-        .and_then(|rendered| build_message(row.id, &to, letterhead, rendered))
+        .and_then(|rendered| write_message(row.id, &to, letterhead, rendered, SystemTime::now()))
         .map_err(|e| {
             tracing::error!(outbox.id = %row.id, error = %e, "cannot build a mail");
             OutboxUpdate::Failed { id: row.id, error: format!("cannot build the mail: {e}") }
@@ -720,10 +925,10 @@ async fn send(
     transport: &Transport,
     settings: &MailSettings,
     row: &OutboxRow,
-    message: Message,
+    message: Outgoing,
     now: DateTime<Utc>,
 ) -> OutboxUpdate {
-    match transport.send(&row.id.to_string(), message).await {
+    match transport.send_outgoing(&row.id.to_string(), &message).await {
         Ok(reply) => OutboxUpdate::Sent { id: row.id, reply },
         Err(SendFailure { transient: true, message }) => {
             let waited = now - row.created_at;
