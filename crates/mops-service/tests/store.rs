@@ -24,6 +24,7 @@ on_both_backends!(
     the_applicants_index_is_backfilled_and_verified,
     several_commands_commit_together_or_not_at_all,
     a_claim_returns_the_rows_as_stored,
+    a_claimed_row_is_sending_until_its_outcome_or_its_lease_lapses,
 );
 
 async fn replay(db: &TestDb, round: &mops_core::reference::Round2010, upto: usize) {
@@ -488,4 +489,48 @@ async fn a_claim_returns_the_rows_as_stored(db: &TestDb) {
     assert_eq!(retried.server_reply.as_deref(), Some(refusal.as_str()));
     assert_eq!(retried.attempts, 2);
     assert!(db.db.claim_outbox(now, lease, 10).await.unwrap().is_empty(), "nothing left to claim");
+}
+
+/// A claim keeps the stored status and sets a lease; readers see the row as
+/// sending. While the lease holds, no other claim takes it and a person's
+/// "retry all" leaves it alone (it is being sent); once the lease lapses
+/// (its worker died), the next claim takes it. Its outcome ends the lease.
+async fn a_claimed_row_is_sending_until_its_outcome_or_its_lease_lapses(db: &TestDb) {
+    use mops_service::store::{OutboxStatus, OutboxUpdate};
+    let round = round_2010();
+    replay(db, &round, 20).await;
+    let unsent = db.db.outbox_unsent().await.unwrap();
+    assert!(unsent >= 2);
+    let now = chrono::Utc::now();
+    let lease = std::time::Duration::from_secs(60);
+    let claimed = db.db.claim_outbox(now, lease, 2).await.unwrap();
+    let ids: Vec<_> = claimed.iter().map(|r| r.id).collect();
+    let listed = |status| async move {
+        let rows = db.db.outbox(Some(status), 10_000).await.unwrap();
+        rows.into_iter().map(|r| r.id).collect::<std::collections::BTreeSet<_>>()
+    };
+    assert_eq!(listed(OutboxStatus::Sending).await, ids.iter().copied().collect());
+    assert!(listed(OutboxStatus::Pending).await.is_disjoint(&ids.iter().copied().collect()));
+    assert_eq!(listed(OutboxStatus::Pending).await.len() as i64, unsent - 2);
+    assert_eq!(db.db.outbox_unsent().await.unwrap(), unsent, "claimed rows are still unsent");
+
+    // Retrying everything now moves the waiting rows, not the two in flight.
+    assert_eq!(db.db.requeue_outbox(None, now).await.unwrap() as i64, unsent - 2);
+    assert_eq!(db.db.requeue_outbox(Some(&ids), now).await.unwrap(), 0);
+    let others = db.db.claim_outbox(now, lease, unsent + 10).await.unwrap();
+    assert_eq!(others.len() as i64, unsent - 2);
+    assert!(others.iter().all(|r| !ids.contains(&r.id)), "no row is claimed twice while its lease holds");
+    db.db.release_outbox(&others.iter().map(|r| r.id).collect::<Vec<_>>()).await.unwrap();
+
+    // One is sent; the other's worker dies. After the lease, only the
+    // other is claimed again, its second attempt.
+    db.db.record_outbox(&[OutboxUpdate::Sent { id: ids[0], reply: "250 OK".into() }], now).await.unwrap();
+    assert_eq!(db.db.outbox_row(ids[0]).await.unwrap().unwrap().status, OutboxStatus::Sent);
+    assert_eq!(db.db.outbox_row(ids[1]).await.unwrap().unwrap().status, OutboxStatus::Sending);
+    let later = now + chrono::Duration::seconds(61);
+    let again = db.db.claim_outbox(later, lease, unsent + 10).await.unwrap();
+    let lapsed = again.iter().find(|r| r.id == ids[1]).expect("the lapsed row is claimed again");
+    assert_eq!(lapsed.attempts, 2);
+    assert!(again.iter().all(|r| r.id != ids[0]), "a sent row is never claimed");
+    assert_eq!(again.len() as i64, unsent - 1);
 }

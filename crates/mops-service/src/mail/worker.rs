@@ -425,7 +425,7 @@ fn part_heads() -> &'static PartHeads {
 /// would format it (with these boundaries and `date`), straight into one
 /// buffer. The headers that need encoding (`To`, `Subject`, `Date`) are
 /// encoded by lettre; the rest is what lettre writes for every mail, worked
-/// out once ([`part_heads`]). Building the message with lettre's builder
+/// out once. Building the message with lettre's builder
 /// and formatting it cost more than rendering the templates.
 ///
 /// Falls back to lettre's builder (random boundaries) in the one case the

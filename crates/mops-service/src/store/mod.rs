@@ -214,7 +214,8 @@ impl std::fmt::Display for FunnelCounts {
 pub enum OutboxStatus {
     /// Waiting for its (next) attempt.
     Pending,
-    /// Claimed by a worker; the claim lapses at `lease_until`.
+    /// Claimed by a worker; the claim lapses at `lease_until`. Stored as
+    /// `pending` with a lease: a claim changes no indexed column.
     Sending,
     Sent,
     /// Refused for good (or given up); a person can retry it.

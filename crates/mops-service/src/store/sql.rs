@@ -222,8 +222,22 @@ fn call_event_key(e: &CallEvent) -> &'static str {
     }
 }
 
-const OUTBOX_COLUMNS: &str = "id, event_id, call_id, idea_id, recipient_email, notice, intent, status, attempts, \
-     next_attempt_at, last_error, server_reply, sent_at, created_at";
+/// An outbox row's status as readers see it. A claim leaves the stored
+/// status `pending` and sets a lease: a pending row with a lease is being
+/// sent (or its worker died and the lease will lapse). Claims so change no
+/// indexed column: SQLite need not move the row in the queue's index, and
+/// PostgreSQL can update it in place (a HOT update).
+macro_rules! outbox_status_sql {
+    () => {
+        "CASE WHEN status = 'pending' AND lease_until IS NOT NULL THEN 'sending' ELSE status END"
+    };
+}
+
+const OUTBOX_COLUMNS: &str = concat!(
+    "id, event_id, call_id, idea_id, recipient_email, notice, intent, ",
+    outbox_status_sql!(),
+    " AS status, attempts, next_attempt_at, last_error, server_reply, sent_at, created_at"
+);
 
 /// Reads an outbox row (same columns on both backends).
 pub(crate) fn outbox_from_row<R: Row>(row: &R) -> Result<OutboxRow, StoreError>
@@ -1037,27 +1051,18 @@ macro_rules! impl_store {
             ) -> Result<Vec<OutboxRow>, StoreError> {
                 let lease_until = now + chrono::Duration::from_std(lease).map_err(corrupt)?;
                 let mut tx = self.begin_outbox_write().await?;
-                // The due rows and the lapsed leases are picked by two
-                // searches, each in index order and stopping at `limit`. One
-                // search with an OR read and sorted every waiting row on
-                // every claim, which made draining a long queue quadratic.
+                // Due rows not leased, or whose lease lapsed, in due order.
                 // `status IN ('pending', 'sending')` is the condition of the
                 // partial index `outbox_unsent_by_due`: SQLite uses a partial
-                // index only for a query that states its condition.
+                // index only for a query that states its condition. The
+                // search walks the index in order and stops at `limit`;
+                // rows leased and still in flight are passed over.
                 let claimable = |now: &str, limit: &str| {
                     format!(
-                        "SELECT id FROM ( \
-                             SELECT id, next_attempt_at FROM ( \
-                                 SELECT id, next_attempt_at FROM outbox \
-                                 WHERE status IN ('pending', 'sending') AND status = 'pending' \
-                                   AND next_attempt_at <= {now} \
-                                 ORDER BY next_attempt_at LIMIT {limit}{skip}) AS due \
-                             UNION ALL \
-                             SELECT id, next_attempt_at FROM ( \
-                                 SELECT id, next_attempt_at FROM outbox \
-                                 WHERE status IN ('pending', 'sending') AND status = 'sending' AND lease_until < {now} \
-                                 ORDER BY next_attempt_at LIMIT {limit}{skip}) AS lapsed \
-                         ) AS claimable ORDER BY next_attempt_at LIMIT {limit}",
+                        "SELECT id FROM outbox \
+                         WHERE status IN ('pending', 'sending') AND status = 'pending' \
+                           AND next_attempt_at <= {now} AND (lease_until IS NULL OR lease_until < {now}) \
+                         ORDER BY next_attempt_at LIMIT {limit}{skip}",
                         skip = $skip
                     )
                 };
@@ -1080,7 +1085,7 @@ macro_rules! impl_store {
                             return Ok(Vec::new());
                         }
                         sqlx::query(
-                            "UPDATE outbox SET status = 'sending', lease_until = $1, attempts = attempts + 1 \
+                            "UPDATE outbox SET lease_until = $1, attempts = attempts + 1 \
                              WHERE id IN (SELECT unhex(value) FROM json_each($2))",
                         )
                         .bind(lease_until)
@@ -1091,7 +1096,7 @@ macro_rules! impl_store {
                             "SELECT json_group_array(json_object( \
                                  'id', lower(hex(id)), 'event_id', event_id, 'call_id', lower(hex(call_id)), \
                                  'idea_id', lower(hex(idea_id)), 'recipient_email', recipient_email, \
-                                 'notice', notice, 'intent', json(intent), 'status', status, 'attempts', attempts, \
+                                 'notice', notice, 'intent', json(intent), 'status', 'sending', 'attempts', attempts, \
                                  'next_attempt_at', next_attempt_at, 'last_error', last_error, \
                                  'server_reply', server_reply, 'sent_at', sent_at, 'created_at', created_at)) \
                              FROM outbox WHERE id IN (SELECT unhex(value) FROM json_each($1))",
@@ -1106,7 +1111,7 @@ macro_rules! impl_store {
                     }
                     Backend::Postgres => {
                         let rows = sqlx::query(&format!(
-                            "UPDATE outbox SET status = 'sending', lease_until = $1, attempts = attempts + 1 \
+                            "UPDATE outbox SET lease_until = $1, attempts = attempts + 1 \
                              WHERE id IN ({}) RETURNING {OUTBOX_COLUMNS}",
                             claimable("$2", "$3")
                         ))
@@ -1167,14 +1172,14 @@ macro_rules! impl_store {
                         OutboxUpdate::Sent { .. } => continue,
                         OutboxUpdate::Retry { id, at, error } => sqlx::query(
                             "UPDATE outbox SET status = 'pending', next_attempt_at = $2, last_error = $3, \
-                             lease_until = NULL WHERE id = $1 AND status = 'sending'",
+                             lease_until = NULL WHERE id = $1 AND status = 'pending' AND lease_until IS NOT NULL",
                         )
                         .bind(id)
                         .bind(*at)
                         .bind(error),
                         OutboxUpdate::Failed { id, error } => sqlx::query(
                             "UPDATE outbox SET status = 'failed', last_error = $2, server_reply = $2, \
-                             lease_until = NULL WHERE id = $1 AND status = 'sending'",
+                             lease_until = NULL WHERE id = $1 AND status = 'pending' AND lease_until IS NOT NULL",
                         )
                         .bind(id)
                         .bind(error),
@@ -1193,7 +1198,7 @@ macro_rules! impl_store {
                     n += sqlx::query(
                         "UPDATE outbox SET status = 'pending', lease_until = NULL, \
                          attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END \
-                         WHERE id = $1 AND status = 'sending'",
+                         WHERE id = $1 AND status = 'pending' AND lease_until IS NOT NULL",
                     )
                     .bind(id)
                     .execute(&mut *tx)
@@ -1211,7 +1216,7 @@ macro_rules! impl_store {
                     None => {
                         n += sqlx::query(
                             "UPDATE outbox SET status = 'pending', next_attempt_at = $1, lease_until = NULL \
-                             WHERE status IN ('pending', 'failed')",
+                             WHERE status IN ('pending', 'failed') AND lease_until IS NULL",
                         )
                         .bind(now)
                         .execute(&mut *tx)
@@ -1222,7 +1227,7 @@ macro_rules! impl_store {
                         for id in ids {
                             n += sqlx::query(
                                 "UPDATE outbox SET status = 'pending', next_attempt_at = $2, lease_until = NULL \
-                                 WHERE id = $1 AND status IN ('pending', 'failed')",
+                                 WHERE id = $1 AND status IN ('pending', 'failed') AND lease_until IS NULL",
                             )
                             .bind(id)
                             .bind(now)
@@ -1239,7 +1244,8 @@ macro_rules! impl_store {
             async fn outbox(&self, status: Option<OutboxStatus>, limit: i64) -> Result<Vec<OutboxRow>, StoreError> {
                 let rows = match status {
                     Some(status) => sqlx::query(&format!(
-                        "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE status = $1 ORDER BY created_at DESC, id LIMIT $2"
+                        "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE {} = $1 ORDER BY created_at DESC, id LIMIT $2",
+                        outbox_status_sql!()
                     ))
                     .bind(status.key())
                     .bind(limit)
