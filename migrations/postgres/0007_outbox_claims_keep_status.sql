@@ -8,7 +8,16 @@
 -- when it lapses, as before.
 UPDATE outbox SET status = 'pending' WHERE status = 'sending';
 
--- Room on each page for the new version of a row, so that a claim (and a
--- retry's lease being cleared) can write it in place, without new entries
--- in the outbox's indexes (a heap-only tuple update).
-ALTER TABLE outbox SET (fillfactor = 80);
+-- Room on each page for a new version of every row on it, so that a claim
+-- writes each row's new version in place, without new entries in the
+-- outbox's indexes (a heap-only tuple update). A claim takes rows in the
+-- order they were queued, so it updates whole pages at once: at 80 % full,
+-- a quarter of the rows of a claim found room; at 50 %, all.
+ALTER TABLE outbox SET (fillfactor = 50);
+
+-- No query looks outbox rows up by event or by idea (the integrity check
+-- reads the whole outbox), yet every row written, and every sent row
+-- recorded on PostgreSQL (where a new row version gets new entries in every
+-- index), paid for these two.
+DROP INDEX outbox_by_event;
+DROP INDEX outbox_by_idea;
