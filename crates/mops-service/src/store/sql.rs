@@ -1057,9 +1057,9 @@ macro_rules! impl_store {
                 // index only for a query that states its condition. The
                 // search walks the index in order and stops at `limit`;
                 // rows leased and still in flight are passed over.
-                let claimable = |now: &str, limit: &str| {
+                let claimable = |columns: &str, now: &str, limit: &str| {
                     format!(
-                        "SELECT id FROM outbox \
+                        "SELECT {columns} FROM outbox \
                          WHERE status IN ('pending', 'sending') AND status = 'pending' \
                            AND next_attempt_at <= {now} AND (lease_until IS NULL OR lease_until < {now}) \
                          ORDER BY next_attempt_at LIMIT {limit}{skip}",
@@ -1070,50 +1070,52 @@ macro_rules! impl_store {
                     // On SQLite every row a statement returns is a message
                     // from the connection's thread to this task, with a
                     // wake-up each. So the claimed rows come back as one
-                    // JSON array, in one row: the ids are picked, the rows
-                    // leased, and read back, in three statements.
+                    // JSON array, in one row, as they are once leased; then
+                    // they are leased: two statements.
                     Backend::Sqlite => {
-                        let ids: String = sqlx::query_scalar(&format!(
-                            "SELECT json_group_array(lower(hex(id))) FROM ({})",
-                            claimable("$1", "$2")
+                        let json: String = sqlx::query_scalar(&format!(
+                            "SELECT json_group_array(json_object( \
+                                 'id', lower(hex(id)), 'event_id', event_id, 'call_id', lower(hex(call_id)), \
+                                 'idea_id', lower(hex(idea_id)), 'recipient_email', recipient_email, \
+                                 'notice', notice, 'intent', json(intent), 'status', 'sending', \
+                                 'attempts', attempts + 1, 'next_attempt_at', next_attempt_at, \
+                                 'last_error', last_error, 'server_reply', server_reply, 'sent_at', sent_at, \
+                                 'created_at', created_at)) \
+                             FROM ({})",
+                            claimable(
+                                "id, event_id, call_id, idea_id, recipient_email, notice, intent, attempts, \
+                                 next_attempt_at, last_error, server_reply, sent_at, created_at",
+                                "$1",
+                                "$2"
+                            )
                         ))
                         .bind(now)
                         .bind(limit)
                         .fetch_one(&mut *tx)
                         .await?;
-                        if ids == "[]" {
-                            return Ok(Vec::new());
+                        let rows = serde_json::from_str::<Vec<OutboxJson>>(&json)?
+                            .into_iter()
+                            .map(OutboxRow::try_from)
+                            .collect::<Result<Vec<_>, _>>()?;
+                        if rows.is_empty() {
+                            return Ok(rows);
                         }
+                        let ids: Vec<String> = rows.iter().map(|r| r.id.simple().to_string()).collect();
                         sqlx::query(
                             "UPDATE outbox SET lease_until = $1, attempts = attempts + 1 \
                              WHERE id IN (SELECT unhex(value) FROM json_each($2))",
                         )
                         .bind(lease_until)
-                        .bind(&ids)
+                        .bind(serde_json::to_string(&ids).map_err(corrupt)?)
                         .execute(&mut *tx)
                         .await?;
-                        let json: String = sqlx::query_scalar(
-                            "SELECT json_group_array(json_object( \
-                                 'id', lower(hex(id)), 'event_id', event_id, 'call_id', lower(hex(call_id)), \
-                                 'idea_id', lower(hex(idea_id)), 'recipient_email', recipient_email, \
-                                 'notice', notice, 'intent', json(intent), 'status', 'sending', 'attempts', attempts, \
-                                 'next_attempt_at', next_attempt_at, 'last_error', last_error, \
-                                 'server_reply', server_reply, 'sent_at', sent_at, 'created_at', created_at)) \
-                             FROM outbox WHERE id IN (SELECT unhex(value) FROM json_each($1))",
-                        )
-                        .bind(&ids)
-                        .fetch_one(&mut *tx)
-                        .await?;
-                        serde_json::from_str::<Vec<OutboxJson>>(&json)?
-                            .into_iter()
-                            .map(OutboxRow::try_from)
-                            .collect::<Result<Vec<_>, _>>()?
+                        rows
                     }
                     Backend::Postgres => {
                         let rows = sqlx::query(&format!(
                             "UPDATE outbox SET lease_until = $1, attempts = attempts + 1 \
                              WHERE id IN ({}) RETURNING {OUTBOX_COLUMNS}",
-                            claimable("$2", "$3")
+                            claimable("id", "$2", "$3")
                         ))
                         .bind(lease_until)
                         .bind(now)
