@@ -21,8 +21,10 @@ pub struct Event {
     pub location: Option<String>,
 }
 
+/// `t` in the basic UTC form, `20100427T110000Z`.
 fn stamp(t: DateTime<Utc>) -> String {
-    t.format("%Y%m%dT%H%M%SZ").to_string()
+    use chrono::{Datelike, Timelike};
+    format!("{:04}{:02}{:02}T{:02}{:02}{:02}Z", t.year(), t.month(), t.day(), t.hour(), t.minute(), t.second())
 }
 
 /// Escapes TEXT values (RFC 5545 3.3.11).
@@ -30,9 +32,23 @@ fn escape(text: &str) -> String {
     text.replace('\\', "\\\\").replace(';', "\\;").replace(',', "\\,").replace('\n', "\\n")
 }
 
-/// Folds a content line at 75 octets (RFC 5545 3.1), never inside a UTF-8 character.
+/// `line` folded as [`push_folded`] writes it, without the final CRLF.
+#[cfg(test)]
 fn fold(line: &str) -> String {
-    let mut out = String::with_capacity(line.len() + line.len() / 70 * 3);
+    let mut out = String::new();
+    push_folded(&mut out, line);
+    out.truncate(out.len() - 2);
+    out
+}
+
+/// Writes `line` to `out`, folded at 75 octets (RFC 5545 3.1), never inside
+/// a UTF-8 character, and ends it with CRLF.
+fn push_folded(out: &mut String, line: &str) {
+    if line.len() <= 75 {
+        out.push_str(line);
+        out.push_str("\r\n");
+        return;
+    }
     let mut width = 0;
     for c in line.chars() {
         let len = c.len_utf8();
@@ -43,7 +59,7 @@ fn fold(line: &str) -> String {
         out.push(c);
         width += len;
     }
-    out
+    out.push_str("\r\n");
 }
 
 /// A VCALENDAR with METHOD:PUBLISH holding `events`. `uid` (the mail's
@@ -51,27 +67,31 @@ fn fold(line: &str) -> String {
 /// was queued: the `DTSTAMP` of every event (RFC 5545 3.8.7.2, the time the
 /// object was created), so the same mail always yields the same calendar.
 pub fn calendar(uid: &str, created: DateTime<Utc>, events: impl IntoIterator<Item = Event>) -> String {
-    let mut lines = vec![
-        "BEGIN:VCALENDAR".to_owned(),
-        "VERSION:2.0".to_owned(),
-        "PRODID:-//Samhällskontraktet//MOPS//SV".to_owned(),
-        "CALSCALE:GREGORIAN".to_owned(),
-        "METHOD:PUBLISH".to_owned(),
-    ];
-    for e in events {
-        lines.push("BEGIN:VEVENT".to_owned());
-        lines.push(format!("UID:{}-{}@mops.samhallskontraktet", e.uid_suffix, uid));
-        lines.push(format!("DTSTAMP:{}", stamp(created)));
-        lines.push(format!("DTSTART:{}", stamp(e.starts_at)));
-        lines.push(format!("DTEND:{}", stamp(e.ends_at)));
-        lines.push(format!("SUMMARY:{}", escape(&e.summary)));
-        if let Some(location) = &e.location {
-            lines.push(format!("LOCATION:{}", escape(location)));
-        }
-        lines.push("END:VEVENT".to_owned());
+    let mut out = String::with_capacity(1024);
+    for line in [
+        "BEGIN:VCALENDAR",
+        "VERSION:2.0",
+        "PRODID:-//Samhällskontraktet//MOPS//SV",
+        "CALSCALE:GREGORIAN",
+        "METHOD:PUBLISH",
+    ] {
+        push_folded(&mut out, line);
     }
-    lines.push("END:VCALENDAR".to_owned());
-    lines.iter().map(|l| fold(l)).collect::<Vec<_>>().join("\r\n") + "\r\n"
+    let created = stamp(created);
+    for e in events {
+        push_folded(&mut out, "BEGIN:VEVENT");
+        push_folded(&mut out, &format!("UID:{}-{}@mops.samhallskontraktet", e.uid_suffix, uid));
+        push_folded(&mut out, &format!("DTSTAMP:{created}"));
+        push_folded(&mut out, &format!("DTSTART:{}", stamp(e.starts_at)));
+        push_folded(&mut out, &format!("DTEND:{}", stamp(e.ends_at)));
+        push_folded(&mut out, &format!("SUMMARY:{}", escape(&e.summary)));
+        if let Some(location) = &e.location {
+            push_folded(&mut out, &format!("LOCATION:{}", escape(location)));
+        }
+        push_folded(&mut out, "END:VEVENT");
+    }
+    push_folded(&mut out, "END:VCALENDAR");
+    out
 }
 
 #[cfg(test)]

@@ -3,11 +3,12 @@
 //! language. Templates live in `templates/mail/<notice>/`, one folder per
 //! notification, and are compiled into the binary.
 
+use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use chrono::{DateTime, Datelike, Timelike, Utc};
 use chrono_tz::Europe::Stockholm;
-use minijinja::{Environment, Value, context};
+use minijinja::{Environment, Template, Value, context};
 use mops_core::call::Call;
 use mops_core::domain::Language;
 use mops_core::{IdeaState, Notice, NotificationIntent};
@@ -86,6 +87,30 @@ fn environment() -> &'static Environment<'static> {
         }
         env
     })
+}
+
+/// A notice's templates in a language, looked up once: the subject, the
+/// text body and the HTML body.
+fn notice_templates(notice: &'static str, lang: Language) -> Option<&'static [Template<'static, 'static>; 3]> {
+    type Parts = HashMap<(&'static str, Language), [Template<'static, 'static>; 3]>;
+    static PARTS: OnceLock<Parts> = OnceLock::new();
+    PARTS
+        .get_or_init(|| {
+            let env = environment();
+            let mut parts = Parts::new();
+            for (notice, _) in TEMPLATES {
+                for lang in [Language::Sv, Language::En] {
+                    let tag = lang.tag();
+                    let found = ["subject.{}.txt", "body.{}.txt", "body.{}.html"]
+                        .map(|file| env.get_template(&format!("{notice}/{}", file.replace("{}", tag))).ok());
+                    if let [Some(subject), Some(text), Some(html)] = found {
+                        parts.insert((*notice, lang), [subject, text, html]);
+                    }
+                }
+            }
+            parts
+        })
+        .get(&(notice, lang))
 }
 
 const MONTHS_SV: [&str; 12] = [
@@ -497,15 +522,18 @@ pub fn render_with(
         meeting_date: text.meeting_date.clone(),
         contact: text.contact.clone(),
     });
-    let env = environment();
-    let part = |stem: &str, ext: &str| -> Result<String, RenderError> {
-        let name = format!("{notice}/{stem}.{}.{ext}", lang.tag());
-        env.get_template(&name).and_then(|tpl| tpl.render(&ctx)).map_err(|e| err(format!("{name}: {e:#}")))
+    let templates = notice_templates(notice, lang).ok_or_else(|| err(format!("no templates in {}", lang.tag())))?;
+    let part = |template: &Template<'static, 'static>| -> Result<String, RenderError> {
+        template.render(&ctx).map_err(|e| err(format!("{}: {e:#}", template.name())))
     };
-    let subject = part("subject", "txt")?.trim().to_owned();
-    let body = part("body", "txt")?;
-    let text_part = format!("{}\n\n{}\n", body.trim_end(), text.signature);
-    let inner = part("body", "html")?;
+    let subject = part(&templates[0])?.trim().to_owned();
+    let body = part(&templates[1])?;
+    let body = body.trim_end();
+    let mut text_part = String::with_capacity(body.len() + text.signature.len() + 3);
+    for piece in [body, "\n\n", &text.signature, "\n"] {
+        text_part.push_str(piece);
+    }
+    let inner = part(&templates[2])?;
     let html = fill_layout(&text.layout, &subject, &inner);
 
     let ics = match &intent.notice {

@@ -135,16 +135,11 @@ fn text_body(text: &str) -> Body {
     }
     // Quoted-printable, unless more than a third of the bytes (counted with
     // CRLF line endings) would need escaping: then base64.
-    let (mut escaped, mut lone_lf, mut previous) = (0, 0, 0u8);
-    for &b in text.as_bytes() {
-        if !matches!(b, b'\t' | b' '..=b'~') {
-            escaped += 1;
-            if b == b'\n' && previous != b'\r' {
-                lone_lf += 1;
-            }
-        }
-        previous = b;
-    }
+    // Two simple counts, which the compiler does many bytes at a time.
+    let bytes = text.as_bytes();
+    let escaped = bytes.iter().filter(|&&b| !matches!(b, b'\t' | b' '..=b'~')).count();
+    let lone_lf = usize::from(bytes.first() == Some(&b'\n'))
+        + bytes[1..].iter().zip(bytes).filter(|&(&b, &previous)| b == b'\n' && previous != b'\r').count();
     if escaped + lone_lf > (text.len() + lone_lf) / 3 {
         Body::new(crlf(text))
     } else {
@@ -421,6 +416,27 @@ fn part_heads() -> &'static PartHeads {
     })
 }
 
+/// The `Date` header line for `date`, as lettre formats it, kept for the
+/// second it names: a worker writes many mails a second.
+fn date_header(date: SystemTime) -> String {
+    thread_local! {
+        static LAST: std::cell::RefCell<(u64, String)> = const { std::cell::RefCell::new((u64::MAX, String::new())) };
+    }
+    let format = |date| {
+        let mut headers = Headers::new();
+        headers.set(header::Date::new(date));
+        headers.to_string()
+    };
+    let Ok(since_epoch) = date.duration_since(SystemTime::UNIX_EPOCH) else { return format(date) };
+    LAST.with_borrow_mut(|(kept, line)| {
+        if *kept != since_epoch.as_secs() {
+            *line = format(date);
+            *kept = since_epoch.as_secs();
+        }
+        line.clone()
+    })
+}
+
 /// Writes the message [`build_message`] builds, byte for byte as lettre
 /// would format it (with these boundaries and `date`), straight into one
 /// buffer. The headers that need encoding (`To`, `Subject`, `Date`) are
@@ -459,13 +475,13 @@ pub fn write_message(
     let mut headers = Headers::new();
     headers.set(header::To::from(Mailboxes::from(to.clone())));
     headers.set(header::Subject::from(rendered.subject));
-    headers.set(header::MessageId::from(message_id(row, from)));
-    headers.set(header::MIME_VERSION_1_0);
-    headers.set(header::Date::new(date));
     let size = letterhead.head.len() + 1024 + text.len() + html.len() + ics.as_ref().map_or(0, |b| b.len() + 512);
     let mut out = Vec::with_capacity(size);
     out.extend_from_slice(letterhead.head.as_bytes());
     write!(out, "{headers}").map_err(|e| e.to_string())?;
+    // ASCII without spaces: lettre's encoder writes these as they are.
+    write!(out, "Message-ID: {}\r\nMIME-Version: 1.0\r\n", message_id(row, from)).map_err(|e| e.to_string())?;
+    out.extend_from_slice(date_header(date).as_bytes());
     let boundary_line = |out: &mut Vec<u8>, boundary: &str| {
         out.extend_from_slice(b"--");
         out.extend_from_slice(boundary.as_bytes());
@@ -1052,6 +1068,21 @@ mod tests {
                 assert_eq!(seven_bit_html(&html).as_deref(), Some(crlf(&ascii_html(&html)).as_str()));
                 assert_eq!(ascii_html(&c.to_string()), format!("&#{};", u32::from(c)));
             }
+        }
+    }
+
+    #[test]
+    fn the_kept_date_line_is_lettres_for_its_second() {
+        use std::time::{Duration, SystemTime};
+        let lettres = |date| {
+            let mut headers = lettre::message::header::Headers::new();
+            headers.set(lettre::message::header::Date::new(date));
+            headers.to_string()
+        };
+        let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_272_000_000);
+        for offset_ms in [0, 400, 999, 1000, 1500, 61_000, 400, 0] {
+            let date = start + Duration::from_millis(offset_ms);
+            assert_eq!(super::date_header(date), lettres(date), "{offset_ms} ms");
         }
     }
 
