@@ -15,7 +15,11 @@
 //! 3. **Runs**, into one loopback [`SmtpSink`] in this process, alternating:
 //!    * *lettre alone*: the pre-built messages sent with lettre's pooled
 //!      `AsyncSmtpTransport` (configured exactly as the worker's), at most
-//!      `concurrency` at once, no database;
+//!      `concurrency` at once, no database; lettre formats each message as
+//!      it sends it. The goal's baseline;
+//!    * *lettre, bytes*, for information: the same messages formatted
+//!      beforehand, their bytes sent with `send_raw`, as the worker sends the
+//!      bytes it writes itself;
 //!    * *engine*: [`MailWorker::drain`] until all N rows are sent: it claims
 //!      batches, reads each idea and call, renders, builds, sends with the
 //!      same concurrency and pool size, and records each batch's outcome.
@@ -51,7 +55,8 @@ use uuid::Uuid;
 use crate::bench::BackendChoice;
 use crate::bench::{remove_sqlite, sqlite_url};
 use crate::mail::{
-    Letterhead, MailSettings, MailWorker, RetryPolicy, Transport, TransportSettings, build_message, render_row,
+    Letterhead, MailSettings, MailWorker, Outgoing, RetryPolicy, Transport, TransportSettings, build_message,
+    render_row,
 };
 use crate::replay::replay_round;
 use crate::store::{Backend, Db, OutboxRow, OutboxStatus, OutboxUpdate, PgStore, SqliteStore, Store};
@@ -226,8 +231,13 @@ pub struct Seeding {
 /// Which sender a run measured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Sender {
-    /// The pre-built messages through lettre's transport, no database.
+    /// The pre-built messages through lettre's transport, no database:
+    /// lettre formats each `Message` as it sends it. The goal's baseline.
     Lettre,
+    /// The same messages formatted beforehand, their bytes through
+    /// lettre's transport (`send_raw`): for information, since the worker
+    /// writes each message's bytes itself and hands lettre those.
+    LettreBytes,
     /// The mail worker draining the outbox.
     Engine,
 }
@@ -236,6 +246,7 @@ impl Sender {
     fn name(self) -> &'static str {
         match self {
             Self::Lettre => "lettre alone",
+            Self::LettreBytes => "lettre, bytes",
             Self::Engine => "engine",
         }
     }
@@ -327,7 +338,12 @@ impl MailBackendReport {
 
     /// The best engine rate over the best lettre-alone rate.
     pub fn ratio(&self) -> f64 {
-        match (self.best(Sender::Engine), self.best(Sender::Lettre)) {
+        self.ratio_to(Sender::Lettre)
+    }
+
+    /// The best engine rate over the best rate of `baseline`.
+    pub fn ratio_to(&self, baseline: Sender) -> f64 {
+        match (self.best(Sender::Engine), self.best(baseline)) {
             (Some(e), Some(l)) if l.per_second() > 0.0 => e.per_second() / l.per_second(),
             _ => 0.0,
         }
@@ -367,8 +383,8 @@ impl fmt::Display for MailBenchReport {
         writeln!(
             f,
             "MOPS mail benchmark: {} status mails per run into a loopback SMTP sink ({acks}); {} sends at once over \
-             an SMTP pool of {}; the worker claims {} rows per pass; {} rounds of lettre alone and engine, alternating \
-             which goes first; the better run of each is compared",
+             an SMTP pool of {}; the worker claims {} rows per pass; {} rounds of lettre alone, lettre with bytes \
+             and engine, alternating which of lettre alone and engine goes first; the better run of each is compared",
             self.messages, self.concurrency, self.concurrency, self.batch, self.rounds
         )?;
         for b in &self.backends {
@@ -437,6 +453,13 @@ impl fmt::Display for MailBackendReport {
             rate(Sender::Lettre),
             self.ratio(),
             met(self.goal_met())
+        )?;
+        writeln!(
+            f,
+            "  for information: lettre sending the same messages formatted beforehand (send_raw, as the worker \
+             sends) {:.1}/s; engine/that: {:.2}",
+            rate(Sender::LettreBytes),
+            self.ratio_to(Sender::LettreBytes)
         )?;
         writeln!(
             f,
@@ -847,6 +870,30 @@ async fn send_alone(
     Ok(sent)
 }
 
+/// Sends the `messages`' bytes through lettre alone (`send_raw`), at most
+/// `concurrency` at once.
+async fn send_bytes(
+    smtp: lettre::AsyncSmtpTransport<lettre::Tokio1Executor>,
+    messages: Arc<Vec<Outgoing>>,
+    concurrency: usize,
+) -> Result<usize, String> {
+    let mut set = JoinSet::new();
+    let mut next = 0;
+    let mut sent = 0;
+    loop {
+        while set.len() < concurrency && next < messages.len() {
+            let (smtp, messages) = (smtp.clone(), messages.clone());
+            let at = next;
+            set.spawn(async move { smtp.send_raw(&messages[at].envelope, &messages[at].bytes).await });
+            next += 1;
+        }
+        let Some(done) = set.join_next().await else { break };
+        done.map_err(|e| format!("a send panicked: {e}"))?.map_err(|e| format!("lettre could not send: {e}"))?;
+        sent += 1;
+    }
+    Ok(sent)
+}
+
 /// Makes every row pending again, as if never sent.
 async fn reset(db: &Db) -> Result<(), String> {
     let sql = "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = created_at, lease_until = NULL, \
@@ -884,7 +931,8 @@ async fn measure(backend: Backend, opts: &MailBenchOptions, db: &Db) -> Result<M
     let messages = prebuild(db, &rows, &from).await.map_err(fail)?;
     drop(rows);
     settle(db).await.map_err(fail)?;
-    outbox.mean_bytes = messages.iter().map(|m| m.formatted().len()).sum::<usize>() / messages.len().max(1);
+    let formatted: Arc<Vec<Outgoing>> = Arc::new(messages.iter().map(Outgoing::from).collect());
+    outbox.mean_bytes = formatted.iter().map(|m| m.bytes.len()).sum::<usize>() / formatted.len().max(1);
 
     let sink =
         SmtpSink::start_with(!opts.delayed_acks).await.map_err(|e| fail(format!("cannot start the SMTP sink: {e}")))?;
@@ -911,12 +959,22 @@ async fn measure(backend: Backend, opts: &MailBenchOptions, db: &Db) -> Result<M
     let mut rows_sent = 0;
     let mut engine_runs = 0;
     for round in 1..=opts.rounds {
-        let order = if round % 2 == 1 { [Sender::Lettre, Sender::Engine] } else { [Sender::Engine, Sender::Lettre] };
+        let order = if round % 2 == 1 {
+            [Sender::Lettre, Sender::LettreBytes, Sender::Engine]
+        } else {
+            [Sender::Engine, Sender::LettreBytes, Sender::Lettre]
+        };
         for sender in order {
             sink.take();
             let (sent, wall, cpu, steal) = match sender {
                 // Each runs in a task of its own on the runtime, as the
                 // worker runs in `serve`, not on the thread that waits for it.
+                Sender::LettreBytes => {
+                    let sending = send_bytes(smtp.clone(), formatted.clone(), opts.concurrency);
+                    let (started, cpu, host) = (Instant::now(), process_cpu(), host_cpu());
+                    let sent = tokio::spawn(sending).await.map_err(|e| fail(format!("lettre alone panicked: {e}")))?;
+                    (sent.map_err(fail)?, started.elapsed(), cpu_since(cpu), steal_since(host))
+                }
                 Sender::Lettre => {
                     let sending = send_alone(smtp.clone(), messages.clone(), opts.concurrency);
                     let (started, cpu, host) = (Instant::now(), process_cpu(), host_cpu());
@@ -1062,8 +1120,10 @@ mod tests {
 
     fn check_counts(report: &MailBenchReport, n: usize) {
         let b = &report.backends[0];
-        assert_eq!(b.runs.len(), 4);
-        assert_eq!(b.runs.iter().filter(|r| r.sender == Sender::Engine).count(), 2);
+        assert_eq!(b.runs.len(), 6);
+        for sender in [Sender::Engine, Sender::Lettre, Sender::LettreBytes] {
+            assert_eq!(b.runs.iter().filter(|r| r.sender == sender).count(), 2);
+        }
         for run in &b.runs {
             assert_eq!(run.messages, n, "{run:?}");
             assert_eq!(run.sink, SinkCounts { received: n, distinct: n, duplicates: 0 }, "{run:?}");
@@ -1081,7 +1141,7 @@ mod tests {
             assert!(b.median_cpu(Sender::Engine).is_some() && b.median_cpu(Sender::Lettre).is_some());
         }
         let text = report.to_string();
-        for line in ["steal %", "claiming and recording", "cpu µs/mail, median of the runs"] {
+        for line in ["steal %", "claiming and recording", "cpu µs/mail, median of the runs", "formatted beforehand"] {
             assert!(text.contains(line), "{line:?} missing from {text}");
         }
     }

@@ -268,7 +268,8 @@ where
 }
 
 /// An outbox row as SQLite's `json_object` writes it in `claim_outbox`:
-/// UUIDs in hex, the intent as JSON, times as the text they are stored as.
+/// UUIDs in hex, the intent as its JSON text, times as the text they are
+/// stored as.
 #[derive(serde::Deserialize)]
 struct OutboxJson {
     id: Uuid,
@@ -277,7 +278,9 @@ struct OutboxJson {
     idea_id: Uuid,
     recipient_email: String,
     notice: String,
-    intent: mops_core::NotificationIntent,
+    /// The intent's JSON as stored, in a string: SQLite's `json()` would
+    /// parse and write it again for every row.
+    intent: String,
     status: String,
     attempts: i64,
     next_attempt_at: String,
@@ -298,7 +301,7 @@ impl TryFrom<OutboxJson> for OutboxRow {
             idea_id: IdeaId::from_uuid(j.idea_id),
             recipient_email: j.recipient_email,
             notice: j.notice,
-            intent: j.intent,
+            intent: serde_json::from_str(&j.intent)?,
             status: outbox_status(&j.status)?,
             attempts: j.attempts,
             next_attempt_at: sqlite_time(&j.next_attempt_at)?,
@@ -1077,7 +1080,7 @@ macro_rules! impl_store {
                             "SELECT json_group_array(json_object( \
                                  'id', lower(hex(id)), 'event_id', event_id, 'call_id', lower(hex(call_id)), \
                                  'idea_id', lower(hex(idea_id)), 'recipient_email', recipient_email, \
-                                 'notice', notice, 'intent', json(intent), 'status', 'sending', \
+                                 'notice', notice, 'intent', intent, 'status', 'sending', \
                                  'attempts', attempts + 1, 'next_attempt_at', next_attempt_at, \
                                  'last_error', last_error, 'server_reply', server_reply, 'sent_at', sent_at, \
                                  'created_at', created_at)) \
