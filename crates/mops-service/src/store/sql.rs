@@ -54,7 +54,7 @@ pub const SQLITE_BEGIN: &str = "PRAGMA synchronous = FULL; BEGIN IMMEDIATE";
 pub const SQLITE_BEGIN_OUTBOX: &str = "PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE";
 
 /// The writer connection's page cache, at most (KiB).
-pub const WRITER_CACHE_KIB: u32 = 64 * 1024;
+pub const WRITER_CACHE_KIB: u32 = 8 * 1024;
 /// Each reading connection's page cache, at most (KiB).
 pub const READER_CACHE_KIB: u32 = 16 * 1024;
 
@@ -83,12 +83,15 @@ impl SqliteStore {
     /// `temp_store = MEMORY` keeps statement journals (which a multi-row
     /// update inside a transaction writes) off the disk.
     ///
-    /// Page caches: up to 64 MiB (`WRITER_CACHE_KIB`) for the writer, which touches
+    /// Page caches: up to 8 MiB (`WRITER_CACHE_KIB`) for the writer, which touches
     /// the busiest pages (the outbox, the event log's tail) again and again,
     /// and 16 MiB (`READER_CACHE_KIB`) for each reader. SQLite's default, 2 MiB, is
-    /// less than an outbox of 10 000 mails (the mail benchmark's): the worker
-    /// read its pages back from the file on every pass. Memory is taken only
-    /// as pages are read.
+    /// less than the head of an outbox of 10 000 mails (the mail benchmark's):
+    /// the worker read its pages back from the file on every pass. The writer's
+    /// is not larger, because SQLite walks its cache's hash table at the end
+    /// of many transactions (`pcache1TruncateUnsafe`): at 64 MiB that cost
+    /// the worker more than reading pages did. Memory is taken only as pages
+    /// are read.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
