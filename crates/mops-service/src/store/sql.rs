@@ -71,6 +71,39 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
+    /// Records the sent rows among `updates` in one statement: their ids
+    /// travel as one blob of 16 bytes each (as SQLite keeps a UUID), their
+    /// replies as one JSON array of strings, in the same order. An array of
+    /// JSON objects cost SQLite two lookups and a hex decoding per row.
+    async fn record_sent(
+        tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+        updates: &[OutboxUpdate],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let (mut ids, mut replies) = (Vec::with_capacity(16 * updates.len()), Vec::new());
+        for update in updates {
+            if let OutboxUpdate::Sent { id, reply } = update {
+                ids.extend_from_slice(id.as_bytes());
+                replies.push(reply.as_str());
+            }
+        }
+        if replies.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "UPDATE outbox SET status = 'sent', sent_at = $1, server_reply = u.reply, \
+             lease_until = NULL, last_error = NULL \
+             FROM (SELECT substr($2, key * 16 + 1, 16) AS id, value AS reply FROM json_each($3)) AS u \
+             WHERE outbox.id = u.id",
+        )
+        .bind(now)
+        .bind(ids)
+        .bind(serde_json::to_string(&replies).map_err(corrupt)?)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
     /// Opens (and creates, if missing) the database at `url`, e.g.
     /// `sqlite://mops.db`.
     ///
@@ -143,6 +176,38 @@ pub struct PgStore {
 }
 
 impl PgStore {
+    /// Records the sent rows among `updates` in one statement, their ids and
+    /// replies bound as two arrays (one round trip for the batch, no text to
+    /// take apart on the server).
+    async fn record_sent(
+        tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+        updates: &[OutboxUpdate],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let (mut ids, mut replies) = (Vec::with_capacity(updates.len()), Vec::with_capacity(updates.len()));
+        for update in updates {
+            if let OutboxUpdate::Sent { id, reply } = update {
+                ids.push(*id);
+                replies.push(reply.as_str());
+            }
+        }
+        if ids.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "UPDATE outbox SET status = 'sent', sent_at = $1, server_reply = u.reply, \
+             lease_until = NULL, last_error = NULL \
+             FROM unnest($2::uuid[], $3::text[]) AS u(id, reply) \
+             WHERE outbox.id = u.id",
+        )
+        .bind(now)
+        .bind(ids)
+        .bind(replies)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
     /// Connects to `url`, e.g. `postgres://postgres@127.0.0.1:5432/test`,
     /// with up to `max_connections` connections (default 10 in `connect`).
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
@@ -1141,40 +1206,8 @@ macro_rules! impl_store {
                     return Ok(());
                 }
                 let mut tx = self.begin_outbox_write().await?;
-                // Sent rows, nearly all of a batch, take one statement: their
-                // ids travel as one blob of 16 bytes each, their replies as
-                // one JSON array of strings, in the same order. One statement
-                // per row cost PostgreSQL a round trip each; an array of
-                // JSON objects cost SQLite two lookups and a hex decoding per
-                // row.
-                let (mut ids, mut replies) = (Vec::with_capacity(16 * updates.len()), Vec::new());
-                for update in updates {
-                    if let OutboxUpdate::Sent { id, reply } = update {
-                        ids.extend_from_slice(id.as_bytes());
-                        replies.push(reply.as_str());
-                    }
-                }
-                if !replies.is_empty() {
-                    let sql = match $backend {
-                        Backend::Postgres => {
-                            "UPDATE outbox SET status = 'sent', sent_at = $1, server_reply = u.reply, \
-                             lease_until = NULL, last_error = NULL \
-                             FROM (SELECT encode(substring($2::bytea FROM (r.n::int - 1) * 16 + 1 FOR 16), 'hex')::uuid \
-                                          AS id, r.reply \
-                                   FROM json_array_elements_text($3::json) WITH ORDINALITY AS r(reply, n)) AS u \
-                             WHERE outbox.id = u.id"
-                        }
-                        // SQLite keeps a UUID as its 16 bytes.
-                        Backend::Sqlite => {
-                            "UPDATE outbox SET status = 'sent', sent_at = $1, server_reply = u.reply, \
-                             lease_until = NULL, last_error = NULL \
-                             FROM (SELECT substr($2, key * 16 + 1, 16) AS id, value AS reply FROM json_each($3)) AS u \
-                             WHERE outbox.id = u.id"
-                        }
-                    };
-                    let replies = serde_json::to_string(&replies).map_err(corrupt)?;
-                    sqlx::query(sql).bind(now).bind(ids).bind(replies).execute(&mut *tx).await?;
-                }
+                // Sent rows, nearly all of a batch, take one statement.
+                Self::record_sent(&mut tx, updates, now).await?;
                 for update in updates {
                     match update {
                         OutboxUpdate::Sent { .. } => continue,
