@@ -848,44 +848,23 @@ async fn prebuild(db: &Db, rows: &[OutboxRow], from: &Mailbox) -> Result<Vec<Mes
     Ok(messages)
 }
 
-/// Sends `messages` through lettre alone, at most `concurrency` at once.
-async fn send_alone(
-    smtp: lettre::AsyncSmtpTransport<lettre::Tokio1Executor>,
-    messages: Vec<Message>,
-    concurrency: usize,
-) -> Result<usize, String> {
+/// Sends each of `items` with `send` (lettre alone), at most `concurrency`
+/// at once, each in a task of its own.
+async fn send_alone<T, F, Fut>(items: Vec<T>, concurrency: usize, send: F) -> Result<usize, String>
+where
+    F: Fn(T) -> Fut,
+    Fut: std::future::Future<
+            Output = Result<lettre::transport::smtp::response::Response, lettre::transport::smtp::Error>,
+        > + Send
+        + 'static,
+{
     let mut set = JoinSet::new();
-    let mut pending = messages.into_iter();
+    let mut pending = items.into_iter();
     let mut sent = 0;
     loop {
         while set.len() < concurrency {
-            let Some(message) = pending.next() else { break };
-            let smtp = smtp.clone();
-            set.spawn(async move { smtp.send(message).await });
-        }
-        let Some(done) = set.join_next().await else { break };
-        done.map_err(|e| format!("a send panicked: {e}"))?.map_err(|e| format!("lettre could not send: {e}"))?;
-        sent += 1;
-    }
-    Ok(sent)
-}
-
-/// Sends the `messages`' bytes through lettre alone (`send_raw`), at most
-/// `concurrency` at once.
-async fn send_bytes(
-    smtp: lettre::AsyncSmtpTransport<lettre::Tokio1Executor>,
-    messages: Arc<Vec<Outgoing>>,
-    concurrency: usize,
-) -> Result<usize, String> {
-    let mut set = JoinSet::new();
-    let mut next = 0;
-    let mut sent = 0;
-    loop {
-        while set.len() < concurrency && next < messages.len() {
-            let (smtp, messages) = (smtp.clone(), messages.clone());
-            let at = next;
-            set.spawn(async move { smtp.send_raw(&messages[at].envelope, &messages[at].bytes).await });
-            next += 1;
+            let Some(item) = pending.next() else { break };
+            set.spawn(send(item));
         }
         let Some(done) = set.join_next().await else { break };
         done.map_err(|e| format!("a send panicked: {e}"))?.map_err(|e| format!("lettre could not send: {e}"))?;
@@ -931,7 +910,7 @@ async fn measure(backend: Backend, opts: &MailBenchOptions, db: &Db) -> Result<M
     let messages = prebuild(db, &rows, &from).await.map_err(fail)?;
     drop(rows);
     settle(db).await.map_err(fail)?;
-    let formatted: Arc<Vec<Outgoing>> = Arc::new(messages.iter().map(Outgoing::from).collect());
+    let formatted: Vec<Outgoing> = messages.iter().map(Outgoing::from).collect();
     outbox.mean_bytes = formatted.iter().map(|m| m.bytes.len()).sum::<usize>() / formatted.len().max(1);
 
     let sink =
@@ -969,14 +948,18 @@ async fn measure(backend: Backend, opts: &MailBenchOptions, db: &Db) -> Result<M
             let (sent, wall, cpu, steal) = match sender {
                 // Each runs in a task of its own on the runtime, as the
                 // worker runs in `serve`, not on the thread that waits for it.
-                Sender::LettreBytes => {
-                    let sending = send_bytes(smtp.clone(), formatted.clone(), opts.concurrency);
-                    let (started, cpu, host) = (Instant::now(), process_cpu(), host_cpu());
-                    let sent = tokio::spawn(sending).await.map_err(|e| fail(format!("lettre alone panicked: {e}")))?;
-                    (sent.map_err(fail)?, started.elapsed(), cpu_since(cpu), steal_since(host))
-                }
-                Sender::Lettre => {
-                    let sending = send_alone(smtp.clone(), messages.clone(), opts.concurrency);
+                Sender::Lettre | Sender::LettreBytes => {
+                    let smtp = smtp.clone();
+                    let sending: std::pin::Pin<Box<dyn std::future::Future<Output = _> + Send>> = match sender {
+                        Sender::Lettre => Box::pin(send_alone(messages.clone(), opts.concurrency, move |message| {
+                            let smtp = smtp.clone();
+                            async move { smtp.send(message).await }
+                        })),
+                        _ => Box::pin(send_alone(formatted.clone(), opts.concurrency, move |mail: Outgoing| {
+                            let smtp = smtp.clone();
+                            async move { smtp.send_raw(&mail.envelope, &mail.bytes).await }
+                        })),
+                    };
                     let (started, cpu, host) = (Instant::now(), process_cpu(), host_cpu());
                     let sent = tokio::spawn(sending).await.map_err(|e| fail(format!("lettre alone panicked: {e}")))?;
                     (sent.map_err(fail)?, started.elapsed(), cpu_since(cpu), steal_since(host))

@@ -233,7 +233,8 @@ impl Transport {
 
     /// Sends one mail already written out. On success, the server's reply
     /// (or where the file went).
-    pub async fn send_outgoing(&self, id: &str, mail: &Outgoing) -> Result<String, SendFailure> {
+    /// `id` names the file; it is formatted only for the files transport.
+    pub async fn send_outgoing(&self, id: impl std::fmt::Display, mail: &Outgoing) -> Result<String, SendFailure> {
         match self {
             Self::Smtp(smtp) => match smtp.send_raw(&mail.envelope, &mail.bytes).await {
                 Ok(response) => Ok(format!("{} {}", response.code(), response.message().collect::<Vec<_>>().join(" "))),

@@ -262,6 +262,12 @@ impl Letterhead {
         head.set(header::ReplyTo::from(Mailboxes::from(reply_to.clone())));
         Self { from: from.clone(), reply_to: reply_to.clone(), headers, head: head.to_string() }
     }
+
+    /// The envelope of a mail to `to`. Given to lettre, it need not parse
+    /// the addresses back out of the headers.
+    fn envelope(&self, to: &Mailbox) -> Result<lettre::address::Envelope, String> {
+        lettre::address::Envelope::new(Some(self.from.email.clone()), vec![to.email.clone()]).map_err(|e| e.to_string())
+    }
 }
 
 /// The content type of the invitations' `.ics`, parsed once.
@@ -314,9 +320,7 @@ fn assemble(
         .singlepart(SinglePart::plain(text_body(&rendered.text)))
         .singlepart(SinglePart::html(html_body(&rendered.html)));
     let from = &letterhead.from;
-    // The envelope given, lettre need not parse it back out of the headers.
-    let envelope =
-        lettre::address::Envelope::new(Some(from.email.clone()), vec![to.email.clone()]).map_err(|e| e.to_string())?;
+    let envelope = letterhead.envelope(to)?;
     let mut builder = letterhead
         .headers
         .clone()
@@ -454,9 +458,7 @@ pub fn write_message(
     date: SystemTime,
 ) -> Result<Outgoing, String> {
     let from = &letterhead.from;
-    // The envelope given, lettre need not parse it back out of the headers.
-    let envelope =
-        lettre::address::Envelope::new(Some(from.email.clone()), vec![to.email.clone()]).map_err(|e| e.to_string())?;
+    let envelope = letterhead.envelope(to)?;
     let text = text_body(&rendered.text);
     let html = html_body(&rendered.html);
     let ics = rendered.ics.as_deref().map(text_body);
@@ -944,7 +946,7 @@ async fn send(
     message: Outgoing,
     now: DateTime<Utc>,
 ) -> OutboxUpdate {
-    match transport.send_outgoing(&row.id.to_string(), &message).await {
+    match transport.send_outgoing(row.id, &message).await {
         Ok(reply) => OutboxUpdate::Sent { id: row.id, reply },
         Err(SendFailure { transient: true, message }) => {
             let waited = now - row.created_at;

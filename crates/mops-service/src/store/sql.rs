@@ -70,6 +70,14 @@ pub struct SqliteStore {
     writer: SqlitePool,
 }
 
+/// The sent rows among `updates`, each with the server's reply.
+fn sent_rows(updates: &[OutboxUpdate]) -> impl Iterator<Item = (Uuid, &str)> {
+    updates.iter().filter_map(|update| match update {
+        OutboxUpdate::Sent { id, reply } => Some((*id, reply.as_str())),
+        _ => None,
+    })
+}
+
 impl SqliteStore {
     /// Records the sent rows among `updates` in one statement: their ids
     /// travel as one blob of 16 bytes each (as SQLite keeps a UUID), their
@@ -81,11 +89,9 @@ impl SqliteStore {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let (mut ids, mut replies) = (Vec::with_capacity(16 * updates.len()), Vec::new());
-        for update in updates {
-            if let OutboxUpdate::Sent { id, reply } = update {
-                ids.extend_from_slice(id.as_bytes());
-                replies.push(reply.as_str());
-            }
+        for (id, reply) in sent_rows(updates) {
+            ids.extend_from_slice(id.as_bytes());
+            replies.push(reply);
         }
         if replies.is_empty() {
             return Ok(());
@@ -184,13 +190,7 @@ impl PgStore {
         updates: &[OutboxUpdate],
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let (mut ids, mut replies) = (Vec::with_capacity(updates.len()), Vec::with_capacity(updates.len()));
-        for update in updates {
-            if let OutboxUpdate::Sent { id, reply } = update {
-                ids.push(*id);
-                replies.push(reply.as_str());
-            }
-        }
+        let (ids, replies): (Vec<Uuid>, Vec<&str>) = sent_rows(updates).unzip();
         if ids.is_empty() {
             return Ok(());
         }
@@ -1153,12 +1153,7 @@ macro_rules! impl_store {
                                  'last_error', last_error, 'server_reply', server_reply, 'sent_at', sent_at, \
                                  'created_at', created_at)) \
                              FROM ({})",
-                            claimable(
-                                "id, event_id, call_id, idea_id, recipient_email, notice, intent, attempts, \
-                                 next_attempt_at, last_error, server_reply, sent_at, created_at",
-                                "$1",
-                                "$2"
-                            )
+                            claimable("*", "$1", "$2")
                         ))
                         .bind(now)
                         .bind(limit)
