@@ -62,11 +62,35 @@ fn push_folded(out: &mut String, line: &str) {
     out.push_str("\r\n");
 }
 
+/// An event with the lines that are the same in every mail written: all but
+/// its `UID` (which names the mail) and `DTSTAMP` (when the mail was queued).
+/// A call's seminars are prepared once for all its invitations.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    uid_suffix: String,
+    /// `DTSTART` to `END:VEVENT`, folded, each line ending in CRLF.
+    rest: String,
+}
+
+impl From<Event> for Prepared {
+    fn from(e: Event) -> Self {
+        let mut rest = String::with_capacity(256);
+        push_folded(&mut rest, &format!("DTSTART:{}", stamp(e.starts_at)));
+        push_folded(&mut rest, &format!("DTEND:{}", stamp(e.ends_at)));
+        push_folded(&mut rest, &format!("SUMMARY:{}", escape(&e.summary)));
+        if let Some(location) = &e.location {
+            push_folded(&mut rest, &format!("LOCATION:{}", escape(location)));
+        }
+        push_folded(&mut rest, "END:VEVENT");
+        Self { uid_suffix: e.uid_suffix, rest }
+    }
+}
+
 /// A VCALENDAR with METHOD:PUBLISH holding `events`. `uid` (the mail's
 /// outbox id) makes the UIDs unique and stable. `created` is when the mail
 /// was queued: the `DTSTAMP` of every event (RFC 5545 3.8.7.2, the time the
 /// object was created), so the same mail always yields the same calendar.
-pub fn calendar(uid: &str, created: DateTime<Utc>, events: impl IntoIterator<Item = Event>) -> String {
+pub fn calendar<'a>(uid: &str, created: DateTime<Utc>, events: impl IntoIterator<Item = &'a Prepared>) -> String {
     let mut out = String::with_capacity(1024);
     for line in [
         "BEGIN:VCALENDAR",
@@ -82,13 +106,7 @@ pub fn calendar(uid: &str, created: DateTime<Utc>, events: impl IntoIterator<Ite
         push_folded(&mut out, "BEGIN:VEVENT");
         push_folded(&mut out, &format!("UID:{}-{}@mops.samhallskontraktet", e.uid_suffix, uid));
         push_folded(&mut out, &format!("DTSTAMP:{created}"));
-        push_folded(&mut out, &format!("DTSTART:{}", stamp(e.starts_at)));
-        push_folded(&mut out, &format!("DTEND:{}", stamp(e.ends_at)));
-        push_folded(&mut out, &format!("SUMMARY:{}", escape(&e.summary)));
-        if let Some(location) = &e.location {
-            push_folded(&mut out, &format!("LOCATION:{}", escape(location)));
-        }
-        push_folded(&mut out, "END:VEVENT");
+        out.push_str(&e.rest);
     }
     push_folded(&mut out, "END:VCALENDAR");
     out
@@ -117,7 +135,7 @@ mod tests {
             ends_at: starts_at + chrono::Duration::hours(2),
             location: None,
         };
-        let ics = calendar("row", created, [event]);
+        let ics = calendar("row", created, &[Prepared::from(event)]);
         assert!(ics.contains("\r\nDTSTAMP:20100421T063015Z\r\n"), "{ics}");
         assert!(ics.contains("\r\nDTSTART:20100427T110000Z\r\n"), "{ics}");
         assert!(ics.contains("\r\nDTEND:20100427T130000Z\r\n"), "{ics}");

@@ -39,7 +39,15 @@ fn all_printable(w: u64) -> bool {
 /// line break is escaped. The same as the crate's `encode` of the input
 /// with each lone LF made a CRLF.
 pub fn encode(input: &[u8]) -> Vec<u8> {
-    let mut out = Line { out: Vec::with_capacity(input.len() + input.len() / 4 + 8), on_line: 0, backup: 0 };
+    encode_into(input, Vec::with_capacity(input.len() + input.len() / 4 + 8))
+}
+
+/// [`encode`], appending to `out` (which ends at the start of a line, or is
+/// empty) and returning it: the worker encodes a part straight into its
+/// message.
+pub fn encode_into(input: &[u8], mut out: Vec<u8>) -> Vec<u8> {
+    out.reserve(input.len() + input.len() / 4 + 8);
+    let mut out = Line { out, on_line: 0, backup: 0 };
     let mut was_cr = false;
     let mut i = 0;
     while i < input.len() {
@@ -146,7 +154,7 @@ impl Line {
 
 #[cfg(test)]
 mod tests {
-    use super::encode;
+    use super::{encode, encode_into};
 
     /// `input` with each LF not after a CR made a CRLF.
     fn crlf(input: &[u8]) -> Vec<u8> {
@@ -164,6 +172,11 @@ mod tests {
         let ours = String::from_utf8(encode(input)).expect("the output is ASCII");
         let theirs = String::from_utf8(quoted_printable::encode(crlf(input))).expect("the output is ASCII");
         assert_eq!(ours, theirs, "input: {:?}", String::from_utf8_lossy(input));
+        // Appended to a part's head, as the worker writes it.
+        let head = b"Content-Transfer-Encoding: quoted-printable\r\n\r\n";
+        let appended = encode_into(input, head.to_vec());
+        assert_eq!(&appended[..head.len()], head);
+        assert_eq!(&appended[head.len()..], ours.as_bytes(), "input: {:?}", String::from_utf8_lossy(input));
     }
 
     #[test]

@@ -196,7 +196,7 @@ pub struct CallText {
     contact: Value,
     call_title: Value,
     seminars: Value,
-    seminar_events: Vec<ics::Event>,
+    seminar_events: Vec<ics::Prepared>,
     closes_at: Value,
     plan_deadline: Value,
     panel_at: Value,
@@ -376,12 +376,14 @@ impl CallText {
         let seminar_events = t
             .seminars
             .iter()
-            .map(|s| ics::Event {
-                uid_suffix: format!("seminar-{}", s.id),
-                summary: format!("{} – {}", s.title.get(lang), call_title),
-                starts_at: s.starts_at,
-                ends_at: s.ends_at,
-                location: Some(s.location.clone()),
+            .map(|s| {
+                ics::Prepared::from(ics::Event {
+                    uid_suffix: format!("seminar-{}", s.id),
+                    summary: format!("{} – {}", s.title.get(lang), call_title),
+                    starts_at: s.starts_at,
+                    ends_at: s.ends_at,
+                    location: Some(s.location.clone()),
+                })
             })
             .collect();
         let signature_template = format!("signature.{}.txt", lang.tag());
@@ -537,11 +539,11 @@ pub fn render_with(
     let html = fill_layout(&text.layout, &subject, &inner);
 
     let ics = match &intent.notice {
-        Notice::SeminarInvitation => Some(ics::calendar(uid, queued_at, text.seminar_events.iter().cloned())),
+        Notice::SeminarInvitation => Some(ics::calendar(uid, queued_at, &text.seminar_events)),
         Notice::PanelInvitation { at } => Some(ics::calendar(
             uid,
             queued_at,
-            [ics::Event {
+            &[ics::Prepared::from(ics::Event {
                 uid_suffix: "panel".into(),
                 summary: match lang {
                     Language::Sv => format!("Draknästet: {idea_title}"),
@@ -550,7 +552,7 @@ pub fn render_with(
                 starts_at: *at,
                 ends_at: *at + chrono::Duration::minutes(20),
                 location: None,
-            }],
+            })],
         )),
         _ => None,
     };

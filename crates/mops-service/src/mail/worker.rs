@@ -129,9 +129,18 @@ fn crlf(text: &str) -> String {
 /// gets, is encoded here by [`super::qp`], which writes what lettre's
 /// encoder writes, faster, and makes the line endings CRLF as it goes.
 fn text_body(text: &str) -> Body {
+    unless_quoted_printable(text).unwrap_or_else(|| {
+        Body::dangerous_pre_encoded(super::qp::encode(text.as_bytes()), ContentTransferEncoding::QuotedPrintable)
+    })
+}
+
+/// [`text_body`], unless that is quoted-printable: then `None`, and the
+/// caller encodes the text (as [`write_message`] does, straight into the
+/// message).
+fn unless_quoted_printable(text: &str) -> Option<Body> {
     if text.is_ascii() {
         // 7bit if every line is shorter than 76; lettre decides the rest.
-        return Body::new(crlf(text));
+        return Some(Body::new(crlf(text)));
     }
     // Quoted-printable, unless more than a third of the bytes (counted with
     // CRLF line endings) would need escaping: then base64.
@@ -140,11 +149,7 @@ fn text_body(text: &str) -> Body {
     let escaped = bytes.iter().filter(|&&b| !matches!(b, b'\t' | b' '..=b'~')).count();
     let lone_lf = usize::from(bytes.first() == Some(&b'\n'))
         + bytes[1..].iter().zip(bytes).filter(|&(&b, &previous)| b == b'\n' && previous != b'\r').count();
-    if escaped + lone_lf > (text.len() + lone_lf) / 3 {
-        Body::new(crlf(text))
-    } else {
-        Body::dangerous_pre_encoded(super::qp::encode(text.as_bytes()), ContentTransferEncoding::QuotedPrintable)
-    }
+    (escaped + lone_lf > (text.len() + lone_lf) / 3).then(|| Body::new(crlf(text)))
 }
 
 /// The longest line a 7bit body may have, in octets (RFC 5322, 2.1.1).
@@ -153,7 +158,7 @@ const MAX_7BIT_LINE: usize = 998;
 /// Writes `c` as a decimal character reference (`&#228;`). By hand: this
 /// runs for every letter å, ä and ö of every mail, and `write!` costs
 /// several times as much.
-fn push_reference(out: &mut String, c: char) {
+fn push_reference(out: &mut Vec<u8>, c: char) {
     let mut digits = [0u8; 7];
     let mut n = u32::from(c);
     let mut at = digits.len();
@@ -165,9 +170,9 @@ fn push_reference(out: &mut String, c: char) {
             break;
         }
     }
-    out.push_str("&#");
-    out.push_str(std::str::from_utf8(&digits[at..]).expect("ASCII digits"));
-    out.push(';');
+    out.extend_from_slice(b"&#");
+    out.extend_from_slice(&digits[at..]);
+    out.push(b';');
 }
 
 /// Whether `b` is copied into a 7bit HTML part as it is: ASCII other than
@@ -191,9 +196,16 @@ fn all_plain_ascii(w: u64) -> bool {
 /// whether the text may go as 7bit: no line longer than 7bit allows, and no
 /// CR (but before a LF) or NUL.
 fn ascii_html(html: &str) -> (String, bool) {
+    let (out, seven_bit) = ascii_html_into(html, Vec::with_capacity(html.len() + html.len() / 8));
+    (String::from_utf8(out).expect("ASCII"), seven_bit)
+}
+
+/// [`ascii_html`], appending to `out` (which ends at the start of a line,
+/// or is empty) and returning it.
+fn ascii_html_into(html: &str, mut out: Vec<u8>) -> (Vec<u8>, bool) {
     let bytes = html.as_bytes();
-    let mut out = String::with_capacity(html.len() + html.len() / 8);
-    let (mut line_start, mut i, mut seven_bit) = (0, 0, true);
+    out.reserve(html.len() + html.len() / 8);
+    let (mut line_start, mut i, mut seven_bit) = (out.len(), 0, true);
     loop {
         // A run copied as it is, found eight bytes at a time.
         let start = i;
@@ -204,19 +216,19 @@ fn ascii_html(html: &str) -> (String, bool) {
         while i < bytes.len() && plain_ascii(bytes[i]) {
             i += 1;
         }
-        out.push_str(&html[start..i]);
+        out.extend_from_slice(&bytes[start..i]);
         let Some(&b) = bytes.get(i) else { break };
         match b {
             b'\n' => {
                 seven_bit &= out.len() - line_start <= MAX_7BIT_LINE;
-                out.push_str("\r\n");
+                out.extend_from_slice(b"\r\n");
                 line_start = out.len();
                 i += 1;
             }
             b'\r' if bytes.get(i + 1) == Some(&b'\n') => i += 1,
             _ if b.is_ascii() => {
                 seven_bit &= !matches!(b, b'\r' | b'\0');
-                out.push(char::from(b));
+                out.push(b);
                 i += 1;
             }
             _ => {
@@ -443,13 +455,16 @@ fn date_header(date: SystemTime) -> String {
 
 /// Writes the message [`build_message`] builds, byte for byte as lettre
 /// would format it (with these boundaries and `date`), straight into one
-/// buffer. The headers that need encoding (`To`, `Subject`, `Date`) are
-/// encoded by lettre; the rest is what lettre writes for every mail, worked
-/// out once. Building the message with lettre's builder
-/// and formatting it cost more than rendering the templates.
+/// buffer, the parts' bodies encoded into it as they are written. The
+/// headers that need encoding (`To`, `Subject`, `Date`) are encoded by
+/// lettre; the rest is what lettre writes for every mail, worked out once.
+/// Building the message with lettre's builder and formatting it cost more
+/// than rendering the templates.
 ///
 /// Falls back to lettre's builder (random boundaries) in the one case the
-/// row's boundaries cannot be used: when a 7bit body happens to hold one.
+/// row's boundaries might not be usable: when a part's text holds the
+/// boundaries' marker `=_mops_`. Only a 7bit body could carry it into the
+/// message as it is, but the text is simpler to look at than the body.
 pub fn write_message(
     row: uuid::Uuid,
     to: &Mailbox,
@@ -457,27 +472,27 @@ pub fn write_message(
     rendered: Rendered,
     date: SystemTime,
 ) -> Result<Outgoing, String> {
+    const MARKER: &str = "=_mops_";
     let from = &letterhead.from;
     let envelope = letterhead.envelope(to)?;
-    let text = text_body(&rendered.text);
-    let html = html_body(&rendered.html);
-    let ics = rendered.ics.as_deref().map(text_body);
-    let [alternative, mixed] = boundaries(row);
-    // A 7bit body is written as it is; should one hold `=_mops_`, lettre
-    // picks the boundaries instead.
-    let holds_boundary = |body: &Body| {
-        body.encoding() == ContentTransferEncoding::SevenBit
-            && std::str::from_utf8(body.as_ref()).map_or(true, |text| text.contains("=_mops_"))
-    };
-    if holds_boundary(&text) || holds_boundary(&html) || ics.as_ref().is_some_and(holds_boundary) {
+    if rendered.text.contains(MARKER)
+        || rendered.html.contains(MARKER)
+        || rendered.ics.as_deref().is_some_and(|ics| ics.contains(MARKER))
+    {
         return build_message(row, to, letterhead, rendered).map(|m| Outgoing::from(&m));
     }
+    let [alternative, mixed] = boundaries(row);
 
     let heads = part_heads();
     let mut headers = Headers::new();
     headers.set(header::To::from(Mailboxes::from(to.clone())));
     headers.set(header::Subject::from(rendered.subject));
-    let size = letterhead.head.len() + 1024 + text.len() + html.len() + ics.as_ref().map_or(0, |b| b.len() + 512);
+    let encoded = |text: &str| text.len() + text.len() / 4;
+    let size = letterhead.head.len()
+        + 1024
+        + encoded(&rendered.text)
+        + encoded(&rendered.html)
+        + rendered.ics.as_deref().map_or(0, |ics| encoded(ics) + 512);
     let mut out = Vec::with_capacity(size);
     out.extend_from_slice(letterhead.head.as_bytes());
     write!(out, "{headers}").map_err(|e| e.to_string())?;
@@ -494,33 +509,61 @@ pub fn write_message(
         out.extend_from_slice(boundary.as_bytes());
         out.extend_from_slice(b"--\r\n");
     };
-    let part = |out: &mut Vec<u8>, heads: &[String; 5], body: &Body| {
-        out.extend_from_slice(heads[encoding_index(body.encoding())].as_bytes());
-        out.extend_from_slice(body.as_ref());
-        out.extend_from_slice(b"\r\n");
-    };
     let content_type = |out: &mut Vec<u8>, (before, after): &(String, String), boundary: &str| {
         out.extend_from_slice(before.as_bytes());
         out.extend_from_slice(boundary.as_bytes());
         out.extend_from_slice(after.as_bytes());
         out.extend_from_slice(b"\r\n");
     };
-    if ics.is_some() {
+    if rendered.ics.is_some() {
         content_type(&mut out, &heads.mixed, &mixed);
         boundary_line(&mut out, &mixed);
     }
     content_type(&mut out, &heads.alternative, &alternative);
     boundary_line(&mut out, &alternative);
-    part(&mut out, &heads.plain, &text);
+    out = text_part(out, &heads.plain, &rendered.text);
     boundary_line(&mut out, &alternative);
-    part(&mut out, &heads.html, &html);
+    out = html_part(out, &heads.html, &rendered.html);
     closing_line(&mut out, &alternative);
-    if let Some(ics) = &ics {
+    if let Some(ics) = &rendered.ics {
         boundary_line(&mut out, &mixed);
-        part(&mut out, &heads.calendar, ics);
+        out = text_part(out, &heads.calendar, ics);
         closing_line(&mut out, &mixed);
     }
     Ok(Outgoing { envelope, bytes: out })
+}
+
+/// Appends a part with `heads` (by encoding) holding `text` as
+/// [`text_body`] encodes it, quoted-printable straight into `out`.
+fn text_part(mut out: Vec<u8>, heads: &[String; 5], text: &str) -> Vec<u8> {
+    match unless_quoted_printable(text) {
+        None => {
+            out.extend_from_slice(heads[encoding_index(ContentTransferEncoding::QuotedPrintable)].as_bytes());
+            out = super::qp::encode_into(text.as_bytes(), out);
+        }
+        Some(body) => {
+            out.extend_from_slice(heads[encoding_index(body.encoding())].as_bytes());
+            out.extend_from_slice(body.as_ref());
+        }
+    }
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+/// Appends a part with `heads` (by encoding) holding `html` as
+/// [`html_body`] encodes it, 7bit straight into `out`.
+fn html_part(mut out: Vec<u8>, heads: &[String; 5], html: &str) -> Vec<u8> {
+    let at = out.len();
+    out.extend_from_slice(heads[encoding_index(ContentTransferEncoding::SevenBit)].as_bytes());
+    let (mut out, seven_bit) = ascii_html_into(html, out);
+    if !seven_bit {
+        out.truncate(at);
+        let body = html_body(html);
+        out.extend_from_slice(heads[encoding_index(body.encoding())].as_bytes());
+        out.extend_from_slice(body.as_ref());
+    }
+    out.extend_from_slice(b"\r\n");
+    out
 }
 
 impl<S: Store + Clone + 'static> MailWorker<S> {

@@ -335,50 +335,81 @@ where
     })
 }
 
-/// An outbox row as SQLite's `json_object` writes it in `claim_outbox`:
-/// UUIDs in hex, the intent as its JSON text, times as the text they are
-/// stored as.
-#[derive(serde::Deserialize)]
-struct OutboxJson {
-    id: Uuid,
-    event_id: i64,
-    call_id: Uuid,
-    idea_id: Uuid,
-    recipient_email: String,
-    notice: String,
-    /// The intent's JSON as stored, in a string: SQLite's `json()` would
-    /// parse and write it again for every row.
-    intent: String,
-    status: String,
-    attempts: i64,
-    next_attempt_at: String,
-    last_error: Option<String>,
-    server_reply: Option<String>,
-    sent_at: Option<String>,
-    created_at: String,
+/// What separates the fields of a claimed row in SQLite's answer to a claim
+/// ([`CLAIMED_ROW_SQL`]), and what separates the rows. No field holds either
+/// byte: free text goes quoted as JSON, which escapes control characters;
+/// the intent, last, is JSON as serde writes it, which escapes them too.
+const FIELD: char = '\u{1f}';
+const ROW: char = '\u{1e}';
+
+/// A claimable row as SQLite writes it in `claim_outbox`, fields separated by
+/// [`FIELD`], as it is once leased, after its rowid (`claimed_rowid`): UUIDs in hex, times as stored, free text
+/// (and what may be NULL) quoted as JSON, the intent's JSON last as it is
+/// stored. JSON objects (`json_object`) cost SQLite an escaped copy of each
+/// intent, and serde an unescaped one.
+const CLAIMED_ROW_SQL: &str = "concat_ws(char(31), claimed_rowid, hex(id), event_id, hex(call_id), hex(idea_id), \
+     json_quote(recipient_email), notice, attempts + 1, next_attempt_at, json_quote(last_error), \
+     json_quote(server_reply), json_quote(sent_at), created_at, intent)";
+
+/// Reads the rows of SQLite's answer to a claim (`group_concat` of
+/// [`CLAIMED_ROW_SQL`] with [`ROW`]), each with the status `sending`, and
+/// their rowids as a JSON array.
+fn claimed_rows(text: &str) -> Result<(Vec<OutboxRow>, String), StoreError> {
+    let mut rowids = String::from("[");
+    let rows = text
+        .split(ROW)
+        .map(|row| {
+            let (rowid, row) = claimed_row(row)?;
+            if rowids.len() > 1 {
+                rowids.push(',');
+            }
+            rowids.push_str(rowid);
+            Ok(row)
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    rowids.push(']');
+    Ok((rows, rowids))
 }
 
-impl TryFrom<OutboxJson> for OutboxRow {
-    type Error = StoreError;
-
-    fn try_from(j: OutboxJson) -> Result<Self, StoreError> {
-        Ok(OutboxRow {
-            id: j.id,
-            event_id: j.event_id,
-            call_id: CallId::from_uuid(j.call_id),
-            idea_id: IdeaId::from_uuid(j.idea_id),
-            recipient_email: j.recipient_email,
-            notice: j.notice,
-            intent: serde_json::from_str(&j.intent)?,
-            status: outbox_status(&j.status)?,
-            attempts: j.attempts,
-            next_attempt_at: sqlite_time(&j.next_attempt_at)?,
-            last_error: j.last_error,
-            server_reply: j.server_reply,
-            sent_at: j.sent_at.as_deref().map(sqlite_time).transpose()?,
-            created_at: sqlite_time(&j.created_at)?,
-        })
-    }
+fn claimed_row(text: &str) -> Result<(&str, OutboxRow), StoreError> {
+    let bad = |what: &str| corrupt(format!("a claimed outbox row with {what}: {text:?}"));
+    let mut fields = text.splitn(14, FIELD);
+    let mut next = || fields.next().ok_or_else(|| bad("too few fields"));
+    let uuid = |hex: &str| Uuid::try_parse(hex).map_err(|e| bad(&format!("a bad id ({e})")));
+    let int = |digits: &str| digits.parse::<i64>().map_err(|e| bad(&format!("a bad number ({e})")));
+    let quoted = |json: &str| serde_json::from_str::<Option<String>>(json).map_err(|e| bad(&format!("bad text ({e})")));
+    let rowid = next()?;
+    int(rowid)?;
+    let id = uuid(next()?)?;
+    let event_id = int(next()?)?;
+    let call_id = CallId::from_uuid(uuid(next()?)?);
+    let idea_id = IdeaId::from_uuid(uuid(next()?)?);
+    let recipient_email = quoted(next()?)?.ok_or_else(|| bad("no recipient"))?;
+    let notice = next()?.to_owned();
+    let attempts = int(next()?)?;
+    let next_attempt_at = sqlite_time(next()?)?;
+    let last_error = quoted(next()?)?;
+    let server_reply = quoted(next()?)?;
+    let sent_at = quoted(next()?)?.as_deref().map(sqlite_time).transpose()?;
+    let created_at = sqlite_time(next()?)?;
+    let intent = serde_json::from_str(next()?)?;
+    let row = OutboxRow {
+        id,
+        event_id,
+        call_id,
+        idea_id,
+        recipient_email,
+        notice,
+        intent,
+        status: OutboxStatus::Sending,
+        attempts,
+        next_attempt_at,
+        last_error,
+        server_reply,
+        sent_at,
+        created_at,
+    };
+    Ok((rowid, row))
 }
 
 fn outbox_status(key: &str) -> Result<OutboxStatus, StoreError> {
@@ -1140,39 +1171,30 @@ macro_rules! impl_store {
                 let mut rows = match $backend {
                     // On SQLite every row a statement returns is a message
                     // from the connection's thread to this task, with a
-                    // wake-up each. So the claimed rows come back as one
-                    // JSON array, in one row, as they are once leased; then
-                    // they are leased: two statements.
+                    // wake-up each. So the claimed rows come back in one
+                    // text, in one row, as they are once leased
+                    // ([`CLAIMED_ROW_SQL`]); then they are leased: two
+                    // statements.
                     Backend::Sqlite => {
-                        let json: String = sqlx::query_scalar(&format!(
-                            "SELECT json_group_array(json_object( \
-                                 'id', lower(hex(id)), 'event_id', event_id, 'call_id', lower(hex(call_id)), \
-                                 'idea_id', lower(hex(idea_id)), 'recipient_email', recipient_email, \
-                                 'notice', notice, 'intent', intent, 'status', 'sending', \
-                                 'attempts', attempts + 1, 'next_attempt_at', next_attempt_at, \
-                                 'last_error', last_error, 'server_reply', server_reply, 'sent_at', sent_at, \
-                                 'created_at', created_at)) \
-                             FROM ({})",
-                            claimable("*", "$1", "$2")
+                        let claimed: Option<String> = sqlx::query_scalar(&format!(
+                            "SELECT group_concat({CLAIMED_ROW_SQL}, char(30)) FROM ({})",
+                            claimable("rowid AS claimed_rowid, *", "$1", "$2")
                         ))
                         .bind(now)
                         .bind(limit)
                         .fetch_one(&mut *tx)
                         .await?;
-                        let rows = serde_json::from_str::<Vec<OutboxJson>>(&json)?
-                            .into_iter()
-                            .map(OutboxRow::try_from)
-                            .collect::<Result<Vec<_>, _>>()?;
-                        if rows.is_empty() {
-                            return Ok(rows);
-                        }
-                        let ids: Vec<String> = rows.iter().map(|r| r.id.simple().to_string()).collect();
+                        let Some(claimed) = claimed else { return Ok(Vec::new()) };
+                        let (rows, rowids) = claimed_rows(&claimed)?;
+                        // By rowid, within the transaction that read them:
+                        // one lookup per row instead of two (the id's index,
+                        // then the table).
                         sqlx::query(
                             "UPDATE outbox SET lease_until = $1, attempts = attempts + 1 \
-                             WHERE id IN (SELECT unhex(value) FROM json_each($2))",
+                             WHERE rowid IN (SELECT value FROM json_each($2))",
                         )
                         .bind(lease_until)
-                        .bind(serde_json::to_string(&ids).map_err(corrupt)?)
+                        .bind(rowids)
                         .execute(&mut *tx)
                         .await?;
                         rows
