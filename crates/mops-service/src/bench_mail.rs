@@ -1006,15 +1006,17 @@ async fn measure(backend: Backend, opts: &MailBenchOptions, db: &Db) -> Result<M
 /// Measures the engine's parts alone (see [`EngineParts`]).
 async fn measure_parts(db: &Db, worker: &MailWorker<Db>, batch: i64) -> Result<EngineParts, String> {
     let (now, lease) = (Utc::now(), Duration::from_secs(300));
-    let claim = || async move { db.claim_outbox(now, lease, batch).await.map_err(|e| format!("claiming failed: {e}")) };
+    // As the worker claims: each claim from where the last one ended.
+    let claim = |from| async move {
+        db.claim_outbox_from(now, from, lease, batch).await.map_err(|e| format!("claiming failed: {e}"))
+    };
 
     reset(db).await?;
-    let (cpu, mut mails) = (process_cpu(), 0);
+    let (cpu, mut mails, mut from) = (process_cpu(), 0, None);
     loop {
-        let rows = claim().await?;
-        if rows.is_empty() {
-            break;
-        }
+        let rows = claim(from).await?;
+        let Some(last) = rows.last() else { break };
+        from = Some(last.next_attempt_at);
         mails += rows.len();
         let sent: Vec<OutboxUpdate> =
             rows.iter().map(|r| OutboxUpdate::Sent { id: r.id, reply: "250 2.0.0 OK: queued".into() }).collect();

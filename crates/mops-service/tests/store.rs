@@ -24,6 +24,7 @@ on_both_backends!(
     the_applicants_index_is_backfilled_and_verified,
     several_commands_commit_together_or_not_at_all,
     a_claim_returns_the_rows_as_stored,
+    a_claim_from_a_due_time_leaves_the_rows_due_before_it,
     a_claimed_row_is_sending_until_its_outcome_or_its_lease_lapses,
 );
 
@@ -457,10 +458,10 @@ async fn sqlite_commits_are_durable_except_the_mail_workers_bookkeeping() {
     assert_eq!(synchronous().await, FULL, "after pipeline commands");
 }
 
-/// A claim hands out each row exactly as a read of it afterwards finds it
-/// (SQLite returns the claimed rows as JSON, read by its own code), in the
+/// A claim hands out each row exactly as a read of it afterwards finds it, in the
 /// order they fell due, including a row that failed, was retried by a
-/// person and carries its last error and the server's reply.
+/// person and carries its last error and the server's reply. (SQLite
+/// writes the claimed rows in a format of its store's own.)
 async fn a_claim_returns_the_rows_as_stored(db: &TestDb) {
     use mops_service::store::{OutboxStatus, OutboxUpdate};
     let round = round_2010();
@@ -489,6 +490,31 @@ async fn a_claim_returns_the_rows_as_stored(db: &TestDb) {
     assert_eq!(retried.server_reply.as_deref(), Some(refusal.as_str()));
     assert_eq!(retried.attempts, 2);
     assert!(db.db.claim_outbox(now, lease, 10).await.unwrap().is_empty(), "nothing left to claim");
+}
+
+/// A claim from a due time (as a draining worker claims after its first
+/// batch) takes the claimable rows due from then on, the ones due at that
+/// very time included, and leaves those due before it to a claim from the
+/// start.
+async fn a_claim_from_a_due_time_leaves_the_rows_due_before_it(db: &TestDb) {
+    use std::collections::BTreeSet;
+    replay(db, &round_2010(), 20).await;
+    let now = chrono::Utc::now();
+    let lease = std::time::Duration::from_secs(60);
+    let unsent = db.db.outbox_unsent().await.unwrap();
+    let all = db.db.claim_outbox(now, lease, unsent + 10).await.unwrap();
+    db.db.release_outbox(&all.iter().map(|r| r.id).collect::<Vec<_>>()).await.unwrap();
+    let from = all[all.len() / 2].next_attempt_at;
+    let ids = |rows: &[mops_service::store::OutboxRow]| rows.iter().map(|r| r.id).collect::<BTreeSet<_>>();
+    let (before, after): (Vec<_>, Vec<_>) = all.iter().cloned().partition(|r| r.next_attempt_at < from);
+    assert!(!before.is_empty() && after.iter().any(|r| r.next_attempt_at == from));
+
+    let claimed = db.db.claim_outbox_from(now, Some(from), lease, unsent + 10).await.unwrap();
+    assert_eq!(ids(&claimed), ids(&after));
+    assert!(claimed.windows(2).all(|w| w[0].next_attempt_at <= w[1].next_attempt_at), "in the order they fell due");
+    assert!(db.db.claim_outbox_from(now, Some(from), lease, unsent + 10).await.unwrap().is_empty());
+    let rest = db.db.claim_outbox(now, lease, unsent + 10).await.unwrap();
+    assert_eq!(ids(&rest), ids(&before), "the rows due before it wait for a claim from the start");
 }
 
 /// A claim keeps the stored status and sets a lease; readers see the row as

@@ -790,6 +790,10 @@ impl<S: Store + Clone + 'static> MailWorker<S> {
 
     /// Passes until nothing is due at `now`: every mail that can go out now
     /// has gone out; what failed transiently waits for its next attempt.
+    /// Each claim after the first searches from where the last one ended, so
+    /// a row that becomes claimable behind it meanwhile (a lease of another
+    /// worker lapsing, rows another worker gave back) waits for the next
+    /// drain.
     ///
     /// Three stages run side by side, so that neither the database nor
     /// building the mails stalls the sends: a producer claims batches (one
@@ -892,20 +896,20 @@ impl<S: Store + Clone + 'static> MailWorker<S> {
     /// when nothing is due; returns the rows it claimed but could not hand on
     /// because the drain stopped taking them.
     async fn produce(self, now: DateTime<Utc>, jobs: mpsc::Sender<Job>) -> Result<Vec<uuid::Uuid>, StoreError> {
-        let claim = || {
+        // Each claim searches from where the last one ended (the rows come
+        // in due order): the rows before it are in flight or done.
+        let claim = |from: Option<DateTime<Utc>>| {
             let (store, settings) = (self.store.clone(), self.settings.clone());
-            tokio::spawn(async move { store.claim_outbox(now, settings.lease, settings.batch).await })
+            tokio::spawn(async move { store.claim_outbox_from(now, from, settings.lease, settings.batch).await })
         };
         let claimed = |task: tokio::task::JoinHandle<Result<Vec<OutboxRow>, StoreError>>| async move {
             task.await.map_err(|e| StoreError::Corrupt(format!("claiming mail panicked: {e}")))?
         };
-        let mut claiming = claim();
+        let mut claiming = claim(None);
         loop {
             let rows = claimed(claiming).await?;
-            if rows.is_empty() {
-                return Ok(Vec::new());
-            }
-            claiming = claim();
+            let Some(last) = rows.last() else { return Ok(Vec::new()) };
+            claiming = claim(Some(last.next_attempt_at));
             // Each message is built when there is room for it, just before
             // it is sent: a few messages in flight rather than a batch, so
             // what is sent is still in the CPU's caches.

@@ -122,13 +122,14 @@ impl Store for Db {
         each!(self, s => s.outbox_unsent().await)
     }
 
-    async fn claim_outbox(
+    async fn claim_outbox_from(
         &self,
         now: chrono::DateTime<chrono::Utc>,
+        from: Option<chrono::DateTime<chrono::Utc>>,
         lease: std::time::Duration,
         limit: i64,
     ) -> Result<Vec<OutboxRow>, StoreError> {
-        each!(self, s => s.claim_outbox(now, lease, limit).await)
+        each!(self, s => s.claim_outbox_from(now, from, lease, limit).await)
     }
 
     async fn record_outbox(

@@ -362,6 +362,22 @@ pub trait Store: Send + Sync {
         now: DateTime<Utc>,
         lease: std::time::Duration,
         limit: i64,
+    ) -> impl Future<Output = Result<Vec<OutboxRow>, StoreError>> + Send {
+        self.claim_outbox_from(now, None, lease, limit)
+    }
+
+    /// [`claim_outbox`](Self::claim_outbox), among the rows due no earlier
+    /// than `from` (all of them if `None`). A worker draining the queue
+    /// claims from where its last claim ended: the search need not pass the
+    /// rows it still has in flight. A row that becomes claimable behind that
+    /// point (its lease lapsed, another worker gave it back) waits for the
+    /// worker's next pass.
+    fn claim_outbox_from(
+        &self,
+        now: DateTime<Utc>,
+        from: Option<DateTime<Utc>>,
+        lease: std::time::Duration,
+        limit: i64,
     ) -> impl Future<Output = Result<Vec<OutboxRow>, StoreError>> + Send;
 
     /// Records what became of claimed rows, in one transaction.

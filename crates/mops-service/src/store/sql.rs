@@ -1158,9 +1158,10 @@ macro_rules! impl_store {
                     .await?)
             }
 
-            async fn claim_outbox(
+            async fn claim_outbox_from(
                 &self,
                 now: DateTime<Utc>,
+                from: Option<DateTime<Utc>>,
                 lease: Duration,
                 limit: i64,
             ) -> Result<Vec<OutboxRow>, StoreError> {
@@ -1171,13 +1172,16 @@ macro_rules! impl_store {
                 // partial index `outbox_unsent_by_due`: SQLite uses a partial
                 // index only for a query that states its condition. The
                 // search walks the index in order and stops at `limit`;
-                // rows leased and still in flight are passed over.
-                let claimable = |columns: &str, now: &str, limit: &str| {
+                // rows leased and still in flight are passed over, each
+                // looked up in the table for its lease. From `from` on, the
+                // search starts there instead of at the oldest row.
+                let claimable = |columns: &str, now: &str, limit: &str, from_param: &str| {
                     format!(
                         "SELECT {columns} FROM outbox \
                          WHERE status IN ('pending', 'sending') AND status = 'pending' \
-                           AND next_attempt_at <= {now} AND (lease_until IS NULL OR lease_until < {now}) \
+                           AND next_attempt_at <= {now} AND (lease_until IS NULL OR lease_until < {now}){from} \
                          ORDER BY next_attempt_at LIMIT {limit}{skip}",
+                        from = if from.is_some() { format!(" AND next_attempt_at >= {from_param}") } else { String::new() },
                         skip = $skip
                     )
                 };
@@ -1189,14 +1193,15 @@ macro_rules! impl_store {
                     // ([`CLAIMED_ROW_SQL`]); then they are leased: two
                     // statements.
                     Backend::Sqlite => {
-                        let claimed: Option<String> = sqlx::query_scalar(&format!(
+                        let sql = format!(
                             "SELECT group_concat({CLAIMED_ROW_SQL}, char(30)) FROM ({})",
-                            claimable("rowid AS claimed_rowid, *", "$1", "$2")
-                        ))
-                        .bind(now)
-                        .bind(limit)
-                        .fetch_one(&mut *tx)
-                        .await?;
+                            claimable("rowid AS claimed_rowid, *", "$1", "$2", "$3")
+                        );
+                        let mut query = sqlx::query_scalar(&sql).bind(now).bind(limit);
+                        if let Some(from) = from {
+                            query = query.bind(from);
+                        }
+                        let claimed: Option<String> = query.fetch_one(&mut *tx).await?;
                         let Some(claimed) = claimed else { return Ok(Vec::new()) };
                         let (rows, rowids) = claimed_rows(&claimed)?;
                         // By rowid, within the transaction that read them:
@@ -1213,16 +1218,16 @@ macro_rules! impl_store {
                         rows
                     }
                     Backend::Postgres => {
-                        let rows = sqlx::query(&format!(
+                        let sql = format!(
                             "UPDATE outbox SET lease_until = $1, attempts = attempts + 1 \
                              WHERE id IN ({}) RETURNING {OUTBOX_COLUMNS}",
-                            claimable("id", "$2", "$3")
-                        ))
-                        .bind(lease_until)
-                        .bind(now)
-                        .bind(limit)
-                        .fetch_all(&mut *tx)
-                        .await?;
+                            claimable("id", "$2", "$3", "$4")
+                        );
+                        let mut query = sqlx::query(&sql).bind(lease_until).bind(now).bind(limit);
+                        if let Some(from) = from {
+                            query = query.bind(from);
+                        }
+                        let rows = query.fetch_all(&mut *tx).await?;
                         rows.iter().map(outbox_from_row).collect::<Result<Vec<_>, _>>()?
                     }
                 };
