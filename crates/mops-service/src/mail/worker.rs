@@ -487,9 +487,12 @@ pub fn write_message(
     let mut headers = Headers::new();
     headers.set(header::To::from(Mailboxes::from(to.clone())));
     headers.set(header::Subject::from(rendered.subject));
-    let encoded = |text: &str| text.len() + text.len() / 4;
+    // Room for the bodies at their largest (quoted-printable may take three
+    // bytes for one, HTML's references six for two or three), so that the
+    // buffer is never moved as it grows: a few KiB more than needed.
+    let encoded = |text: &str| 3 * text.len() + 256;
     let size = letterhead.head.len()
-        + 1024
+        + 2048
         + encoded(&rendered.text)
         + encoded(&rendered.html)
         + rendered.ics.as_deref().map_or(0, |ics| encoded(ics) + 512);
@@ -497,7 +500,11 @@ pub fn write_message(
     out.extend_from_slice(letterhead.head.as_bytes());
     write!(out, "{headers}").map_err(|e| e.to_string())?;
     // ASCII without spaces: lettre's encoder writes these as they are.
-    write!(out, "Message-ID: {}\r\nMIME-Version: 1.0\r\n", message_id(row, from)).map_err(|e| e.to_string())?;
+    out.extend_from_slice(b"Message-ID: <");
+    out.extend_from_slice(row.hyphenated().encode_lower(&mut uuid::Uuid::encode_buffer()).as_bytes());
+    out.push(b'@');
+    out.extend_from_slice(from.email.domain().as_bytes());
+    out.extend_from_slice(b">\r\nMIME-Version: 1.0\r\n");
     out.extend_from_slice(date_header(date).as_bytes());
     let boundary_line = |out: &mut Vec<u8>, boundary: &str| {
         out.extend_from_slice(b"--");
