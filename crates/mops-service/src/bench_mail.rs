@@ -1006,21 +1006,19 @@ async fn measure(backend: Backend, opts: &MailBenchOptions, db: &Db) -> Result<M
 /// Measures the engine's parts alone (see [`EngineParts`]).
 async fn measure_parts(db: &Db, worker: &MailWorker<Db>, batch: i64) -> Result<EngineParts, String> {
     let (now, lease) = (Utc::now(), Duration::from_secs(300));
-    // As the worker claims: each claim from where the last one ended.
-    let claim = |from| async move {
-        db.claim_outbox_from(now, from, lease, batch).await.map_err(|e| format!("claiming failed: {e}"))
-    };
-
     reset(db).await?;
-    let (cpu, mut mails, mut from) = (process_cpu(), 0, None);
+    // As the worker claims: each claim from where the last one ended,
+    // recording the batch before it in its transaction.
+    let (cpu, mut mails, mut from, mut sent) = (process_cpu(), 0, None, Vec::new());
     loop {
-        let rows = claim(from).await?;
+        let rows = db
+            .record_and_claim_outbox(&sent, Utc::now(), now, from, lease, batch)
+            .await
+            .map_err(|e| format!("recording and claiming failed: {e}"))?;
         let Some(last) = rows.last() else { break };
         from = Some(last.next_attempt_at);
         mails += rows.len();
-        let sent: Vec<OutboxUpdate> =
-            rows.iter().map(|r| OutboxUpdate::Sent { id: r.id, reply: "250 2.0.0 OK: queued".into() }).collect();
-        db.record_outbox(&sent, Utc::now()).await.map_err(|e| format!("recording failed: {e}"))?;
+        sent = rows.iter().map(|r| OutboxUpdate::Sent { id: r.id, reply: "250 2.0.0 OK: queued".into() }).collect();
     }
     let bookkeeping = cpu_since(cpu);
 

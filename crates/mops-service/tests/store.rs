@@ -25,6 +25,7 @@ on_both_backends!(
     several_commands_commit_together_or_not_at_all,
     a_claim_returns_the_rows_as_stored,
     a_claim_from_a_due_time_leaves_the_rows_due_before_it,
+    a_record_and_claim_records_the_outcomes_and_claims_the_next_rows,
     a_claimed_row_is_sending_until_its_outcome_or_its_lease_lapses,
 );
 
@@ -515,6 +516,41 @@ async fn a_claim_from_a_due_time_leaves_the_rows_due_before_it(db: &TestDb) {
     assert!(db.db.claim_outbox_from(now, Some(from), lease, unsent + 10).await.unwrap().is_empty());
     let rest = db.db.claim_outbox(now, lease, unsent + 10).await.unwrap();
     assert_eq!(ids(&rest), ids(&before), "the rows due before it wait for a claim from the start");
+}
+
+/// Recording with the next claim (as a draining worker does): the outcomes
+/// are written as `record_outbox` writes them, and the claim takes the next
+/// rows, not the ones just recorded, in the same transaction.
+async fn a_record_and_claim_records_the_outcomes_and_claims_the_next_rows(db: &TestDb) {
+    use mops_service::store::{OutboxStatus, OutboxUpdate};
+    replay(db, &round_2010(), 20).await;
+    let now = chrono::Utc::now();
+    let lease = std::time::Duration::from_secs(60);
+    let unsent = db.db.outbox_unsent().await.unwrap();
+    let first = db.db.claim_outbox(now, lease, 3).await.unwrap();
+    // In whole seconds: PostgreSQL keeps microseconds.
+    let later = chrono::DateTime::from_timestamp(now.timestamp() + 3600, 0).unwrap();
+    let updates = [
+        OutboxUpdate::Sent { id: first[0].id, reply: "250 2.0.0 queued".into() },
+        OutboxUpdate::Retry { id: first[1].id, at: later, error: "451 try later".into() },
+        OutboxUpdate::Failed { id: first[2].id, error: "550 no such user".into() },
+    ];
+    let last = first[2].next_attempt_at;
+    let next = db.db.record_and_claim_outbox(&updates, now, now, Some(last), lease, 5).await.unwrap();
+    assert_eq!(next.len(), 5.min(unsent as usize - 3));
+    assert!(next.iter().all(|r| first.iter().all(|f| f.id != r.id)), "the recorded rows are not claimed again");
+    assert!(next.iter().all(|r| r.status == OutboxStatus::Sending && r.attempts == 1));
+    let row = |id| async move { db.db.outbox_row(id).await.unwrap().unwrap() };
+    let sent = row(first[0].id).await;
+    assert_eq!((sent.status, sent.server_reply.as_deref()), (OutboxStatus::Sent, Some("250 2.0.0 queued")));
+    let retried = row(first[1].id).await;
+    assert_eq!((retried.status, retried.next_attempt_at), (OutboxStatus::Pending, later));
+    assert_eq!(row(first[2].id).await.status, OutboxStatus::Failed);
+    assert_eq!(db.db.outbox_unsent().await.unwrap(), unsent - 2, "one sent, one failed; the retried one waits");
+    // With nothing to record, it is a claim.
+    let more = db.db.record_and_claim_outbox(&[], now, now, None, lease, 2).await.unwrap();
+    assert_eq!(more.len(), 2);
+    assert!(more.iter().all(|r| next.iter().all(|n| n.id != r.id)), "rows in flight are not claimed");
 }
 
 /// A claim keeps the stored status and sets a lease; readers see the row as

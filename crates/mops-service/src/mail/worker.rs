@@ -21,7 +21,7 @@ use lettre::message::{Attachment, Body, Mailbox, Mailboxes, MessageBuilder, Mult
 use mops_core::IdeaState;
 use mops_core::call::Call;
 use mops_core::domain::{CallId, IdeaId, Language};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 
 use super::render::{CallText, Envelope, Rendered, render_mail, render_with};
@@ -803,9 +803,11 @@ impl<S: Store + Clone + 'static> MailWorker<S> {
     /// drain.
     ///
     /// Three stages run side by side, so that neither the database nor
-    /// building the mails stalls the sends: a producer claims batches (one
+    /// building the mails stalls the sends: a producer asks for batches (one
     /// ahead) and builds their messages; this task keeps `concurrency` sends
-    /// going; a recorder writes the outcomes, up to a batch per transaction.
+    /// going; a recorder (`keep_books`) writes the outcomes and makes the
+    /// producer's claims, each claim with the outcomes that came since the
+    /// last write, in one transaction.
     /// A row stays claimed (leased) until its outcome is recorded, so no
     /// claim picks up a row still in flight.
     ///
@@ -830,8 +832,10 @@ impl<S: Store + Clone + 'static> MailWorker<S> {
         // send never waits for a build, few enough to stay in the caches.
         let (jobs_tx, mut jobs) = mpsc::channel::<Job>(concurrency);
         let (outcomes, outcomes_rx) = mpsc::unbounded_channel::<OutboxUpdate>();
-        let producer = tokio::spawn(self.clone().produce(now, jobs_tx));
-        let recorder = tokio::spawn(record_outcomes(self.store.clone(), outcomes_rx, batch));
+        let (claims, claims_rx) = mpsc::unbounded_channel::<ClaimRequest>();
+        let producer = tokio::spawn(self.clone().produce(now, jobs_tx, claims));
+        let books = Books { now, lease: self.settings.lease, limit: self.settings.batch, batch };
+        let recorder = tokio::spawn(keep_books(self.store.clone(), outcomes_rx, claims_rx, books));
         let mut sending = JoinSet::new();
         let mut total = WorkerReport::default();
         let mut panicked = None;
@@ -901,16 +905,26 @@ impl<S: Store + Clone + 'static> MailWorker<S> {
     /// The drain's producer: claims batch after batch (the next claimed while
     /// the current one is built), builds the messages and hands them on. Ends
     /// when nothing is due; returns the rows it claimed but could not hand on
-    /// because the drain stopped taking them.
-    async fn produce(self, now: DateTime<Utc>, jobs: mpsc::Sender<Job>) -> Result<Vec<uuid::Uuid>, StoreError> {
+    /// because the drain stopped taking them. The claims are made by the
+    /// recorder ([`keep_books`]), which records what has been sent in the
+    /// same transaction.
+    async fn produce(
+        self,
+        now: DateTime<Utc>,
+        jobs: mpsc::Sender<Job>,
+        claims: mpsc::UnboundedSender<ClaimRequest>,
+    ) -> Result<Vec<uuid::Uuid>, StoreError> {
         // Each claim searches from where the last one ended (the rows come
         // in due order): the rows before it are in flight or done.
         let claim = |from: Option<DateTime<Utc>>| {
-            let (store, settings) = (self.store.clone(), self.settings.clone());
-            tokio::spawn(async move { store.claim_outbox_from(now, from, settings.lease, settings.batch).await })
+            let (reply, claimed) = oneshot::channel();
+            // If the recorder has stopped, the reply never comes: `claimed`
+            // says so.
+            let _ = claims.send(ClaimRequest { from, reply });
+            claimed
         };
-        let claimed = |task: tokio::task::JoinHandle<Result<Vec<OutboxRow>, StoreError>>| async move {
-            task.await.map_err(|e| StoreError::Corrupt(format!("claiming mail panicked: {e}")))?
+        let claimed = |claimed: oneshot::Receiver<Result<Vec<OutboxRow>, StoreError>>| async move {
+            claimed.await.map_err(|_| StoreError::Corrupt("the mail worker's recorder stopped".into()))?
         };
         let mut claiming = claim(None);
         loop {
@@ -935,26 +949,85 @@ impl<S: Store + Clone + 'static> MailWorker<S> {
     }
 }
 
-/// The drain's recorder: writes outcomes as they come, up to `batch` per
-/// transaction, each waiting at most [`RECORD_WITHIN`] for company. Stops at
-/// the first error.
-async fn record_outcomes<S: Store>(
+/// A request of the drain's producer for its next batch: the rows due no
+/// earlier than `from`.
+struct ClaimRequest {
+    from: Option<DateTime<Utc>>,
+    reply: oneshot::Sender<Result<Vec<OutboxRow>, StoreError>>,
+}
+
+/// What the drain's recorder claims with, and how many outcomes it records
+/// at once.
+#[derive(Debug, Clone, Copy)]
+struct Books {
+    /// The drain's time: rows due by then are claimed.
+    now: DateTime<Utc>,
+    lease: std::time::Duration,
+    /// Rows per claim.
+    limit: i64,
+    /// Outcomes per transaction once the producer has stopped claiming.
+    batch: usize,
+}
+
+/// The drain's recorder: writes the outcomes of the sends, and makes the
+/// producer's claims. Each claim records the outcomes that came since the
+/// last write, in its transaction: one commit per batch rather than two.
+/// Outcomes wait at most [`RECORD_WITHIN`] for a claim (and are then
+/// written on their own), and no more than two batches of them wait; once
+/// the producer has stopped claiming, they are written a batch at a time.
+/// Stops at the first error; a claim then waiting is told so.
+async fn keep_books<S: Store>(
     store: S,
     mut outcomes: mpsc::UnboundedReceiver<OutboxUpdate>,
-    batch: usize,
+    mut claims: mpsc::UnboundedReceiver<ClaimRequest>,
+    books: Books,
 ) -> Result<(), StoreError> {
-    let mut updates = Vec::with_capacity(batch);
-    while outcomes.recv_many(&mut updates, batch).await > 0 {
-        let deadline = tokio::time::Instant::now() + RECORD_WITHIN;
-        while updates.len() < batch {
-            let room = batch - updates.len();
-            match tokio::time::timeout_at(deadline, outcomes.recv_many(&mut updates, room)).await {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {}
-            }
+    let most = 2 * books.batch;
+    let mut updates = Vec::with_capacity(most);
+    let mut deadline: Option<tokio::time::Instant> = None;
+    let (mut claiming, mut sending) = (true, true);
+    loop {
+        let room = most.saturating_sub(updates.len());
+        tokio::select! {
+            request = claims.recv(), if claiming => match request {
+                Some(ClaimRequest { from, reply }) => {
+                    let claimed = store
+                        .record_and_claim_outbox(&updates, Utc::now(), books.now, from, books.lease, books.limit)
+                        .await;
+                    match claimed {
+                        Ok(rows) => {
+                            updates.clear();
+                            deadline = None;
+                            let _ = reply.send(Ok(rows));
+                        }
+                        Err(e) => {
+                            let _ = reply.send(Err(StoreError::Corrupt("recording sent mail and claiming more failed".into())));
+                            return Err(e);
+                        }
+                    }
+                }
+                None => claiming = false,
+            },
+            received = outcomes.recv_many(&mut updates, room.max(1)), if sending && room > 0 => {
+                if received == 0 {
+                    sending = false;
+                } else if deadline.is_none() {
+                    deadline = Some(tokio::time::Instant::now() + RECORD_WITHIN);
+                }
+            },
+            () = tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)), if deadline.is_some() => {
+                deadline = None;
+                store.record_outbox(&updates, Utc::now()).await?;
+                updates.clear();
+            },
+            else => break,
         }
-        store.record_outbox(&updates, Utc::now()).await?;
-        updates.clear();
+        let full = if claiming { most } else { books.batch };
+        if updates.len() >= full || (!sending && !updates.is_empty()) {
+            deadline = None;
+            store.record_outbox(&updates, Utc::now()).await?;
+            updates.clear();
+        }
     }
     Ok(())
 }

@@ -122,14 +122,16 @@ impl Store for Db {
         each!(self, s => s.outbox_unsent().await)
     }
 
-    async fn claim_outbox_from(
+    async fn record_and_claim_outbox(
         &self,
+        updates: &[OutboxUpdate],
+        recorded_at: chrono::DateTime<chrono::Utc>,
         now: chrono::DateTime<chrono::Utc>,
         from: Option<chrono::DateTime<chrono::Utc>>,
         lease: std::time::Duration,
         limit: i64,
     ) -> Result<Vec<OutboxRow>, StoreError> {
-        each!(self, s => s.claim_outbox_from(now, from, lease, limit).await)
+        each!(self, s => s.record_and_claim_outbox(updates, recorded_at, now, from, lease, limit).await)
     }
 
     async fn record_outbox(

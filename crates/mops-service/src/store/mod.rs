@@ -378,7 +378,9 @@ pub trait Store: Send + Sync {
         from: Option<DateTime<Utc>>,
         lease: std::time::Duration,
         limit: i64,
-    ) -> impl Future<Output = Result<Vec<OutboxRow>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Vec<OutboxRow>, StoreError>> + Send {
+        self.record_and_claim_outbox(&[], now, now, from, lease, limit)
+    }
 
     /// Records what became of claimed rows, in one transaction.
     fn record_outbox(
@@ -386,6 +388,21 @@ pub trait Store: Send + Sync {
         updates: &[OutboxUpdate],
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// [`record_outbox`](Self::record_outbox) at `recorded_at`, then
+    /// [`claim_outbox_from`](Self::claim_outbox_from), in one transaction:
+    /// a draining worker records what it has sent with the claim of its next
+    /// batch, one commit where there were two. Both happen or neither.
+    #[allow(clippy::too_many_arguments)]
+    fn record_and_claim_outbox(
+        &self,
+        updates: &[OutboxUpdate],
+        recorded_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+        from: Option<DateTime<Utc>>,
+        lease: std::time::Duration,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<OutboxRow>, StoreError>> + Send;
 
     /// Gives claimed rows back unsent: due again at once, with their
     /// attempt not counted. For a worker that claimed rows it will not send

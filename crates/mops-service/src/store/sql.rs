@@ -458,6 +458,114 @@ macro_rules! impl_store {
                 Ok(self.writer().begin_with($begin).await?)
             }
 
+            /// Claims as [`Store::claim_outbox_from`] does, within `tx`.
+            async fn claim_in(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                now: DateTime<Utc>,
+                from: Option<DateTime<Utc>>,
+                lease: Duration,
+                limit: i64,
+            ) -> Result<Vec<OutboxRow>, StoreError> {
+                let lease_until = now + chrono::Duration::from_std(lease).map_err(corrupt)?;
+                // Due rows not leased, or whose lease lapsed, in due order.
+                // `status IN ('pending', 'sending')` is the condition of the
+                // partial index `outbox_unsent_by_due`: SQLite uses a partial
+                // index only for a query that states its condition. The
+                // search walks the index in order and stops at `limit`;
+                // rows leased and still in flight are passed over, each
+                // looked up in the table for its lease. From `from` on, the
+                // search starts there instead of at the oldest row.
+                let claimable = |columns: &str, now: &str, limit: &str, from_param: &str| {
+                    format!(
+                        "SELECT {columns} FROM outbox \
+                         WHERE status IN ('pending', 'sending') AND status = 'pending' \
+                           AND next_attempt_at <= {now} AND (lease_until IS NULL OR lease_until < {now}){from} \
+                         ORDER BY next_attempt_at LIMIT {limit}{skip}",
+                        from = if from.is_some() { format!(" AND next_attempt_at >= {from_param}") } else { String::new() },
+                        skip = $skip
+                    )
+                };
+                let mut rows = match $backend {
+                    // On SQLite every row a statement returns is a message
+                    // from the connection's thread to this task, with a
+                    // wake-up each. So the claimed rows come back in one
+                    // text, in one row, as they are once leased
+                    // ([`CLAIMED_ROW_SQL`]); then they are leased: two
+                    // statements.
+                    Backend::Sqlite => {
+                        let sql = format!(
+                            "SELECT group_concat({CLAIMED_ROW_SQL}, char(30)) FROM ({})",
+                            claimable("rowid AS claimed_rowid, *", "$1", "$2", "$3")
+                        );
+                        let mut query = sqlx::query_scalar(&sql).bind(now).bind(limit);
+                        if let Some(from) = from {
+                            query = query.bind(from);
+                        }
+                        let claimed: Option<String> = query.fetch_one(&mut **tx).await?;
+                        let Some(claimed) = claimed else { return Ok(Vec::new()) };
+                        let (rows, rowids) = claimed_rows(&claimed)?;
+                        // By rowid, within the transaction that read them:
+                        // one lookup per row instead of two (the id's index,
+                        // then the table).
+                        sqlx::query(
+                            "UPDATE outbox SET lease_until = $1, attempts = attempts + 1 \
+                             WHERE rowid IN (SELECT value FROM json_each($2))",
+                        )
+                        .bind(lease_until)
+                        .bind(rowids)
+                        .execute(&mut **tx)
+                        .await?;
+                        rows
+                    }
+                    Backend::Postgres => {
+                        let sql = format!(
+                            "UPDATE outbox SET lease_until = $1, attempts = attempts + 1 \
+                             WHERE id IN ({}) RETURNING {OUTBOX_COLUMNS}",
+                            claimable("id", "$2", "$3", "$4")
+                        );
+                        let mut query = sqlx::query(&sql).bind(lease_until).bind(now).bind(limit);
+                        if let Some(from) = from {
+                            query = query.bind(from);
+                        }
+                        let rows = query.fetch_all(&mut **tx).await?;
+                        rows.iter().map(outbox_from_row).collect::<Result<Vec<_>, _>>()?
+                    }
+                };
+                rows.sort_by_key(|r| r.next_attempt_at);
+                Ok(rows)
+            }
+
+            /// Records as [`Store::record_outbox`] does, within `tx`.
+            async fn record_in(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                updates: &[OutboxUpdate],
+                now: DateTime<Utc>,
+            ) -> Result<(), StoreError> {
+                // Sent rows, nearly all of a batch, take one statement.
+                Self::record_sent(tx, updates, now).await?;
+                for update in updates {
+                    match update {
+                        OutboxUpdate::Sent { .. } => continue,
+                        OutboxUpdate::Retry { id, at, error } => sqlx::query(
+                            "UPDATE outbox SET status = 'pending', next_attempt_at = $2, last_error = $3, \
+                             lease_until = NULL WHERE id = $1 AND status = 'pending' AND lease_until IS NOT NULL",
+                        )
+                        .bind(id)
+                        .bind(*at)
+                        .bind(error),
+                        OutboxUpdate::Failed { id, error } => sqlx::query(
+                            "UPDATE outbox SET status = 'failed', last_error = $2, server_reply = $2, \
+                             lease_until = NULL WHERE id = $1 AND status = 'pending' AND lease_until IS NOT NULL",
+                        )
+                        .bind(id)
+                        .bind(error),
+                    }
+                    .execute(&mut **tx)
+                    .await?;
+                }
+                Ok(())
+            }
+
             /// A write transaction of the mail worker's bookkeeping (see
             /// [`SQLITE_BEGIN_OUTBOX`]).
             async fn begin_outbox_write(&self) -> Result<sqlx::Transaction<'static, $db>, StoreError> {
@@ -1158,113 +1266,32 @@ macro_rules! impl_store {
                     .await?)
             }
 
-            async fn claim_outbox_from(
-                &self,
-                now: DateTime<Utc>,
-                from: Option<DateTime<Utc>>,
-                lease: Duration,
-                limit: i64,
-            ) -> Result<Vec<OutboxRow>, StoreError> {
-                let lease_until = now + chrono::Duration::from_std(lease).map_err(corrupt)?;
-                let mut tx = self.begin_outbox_write().await?;
-                // Due rows not leased, or whose lease lapsed, in due order.
-                // `status IN ('pending', 'sending')` is the condition of the
-                // partial index `outbox_unsent_by_due`: SQLite uses a partial
-                // index only for a query that states its condition. The
-                // search walks the index in order and stops at `limit`;
-                // rows leased and still in flight are passed over, each
-                // looked up in the table for its lease. From `from` on, the
-                // search starts there instead of at the oldest row.
-                let claimable = |columns: &str, now: &str, limit: &str, from_param: &str| {
-                    format!(
-                        "SELECT {columns} FROM outbox \
-                         WHERE status IN ('pending', 'sending') AND status = 'pending' \
-                           AND next_attempt_at <= {now} AND (lease_until IS NULL OR lease_until < {now}){from} \
-                         ORDER BY next_attempt_at LIMIT {limit}{skip}",
-                        from = if from.is_some() { format!(" AND next_attempt_at >= {from_param}") } else { String::new() },
-                        skip = $skip
-                    )
-                };
-                let mut rows = match $backend {
-                    // On SQLite every row a statement returns is a message
-                    // from the connection's thread to this task, with a
-                    // wake-up each. So the claimed rows come back in one
-                    // text, in one row, as they are once leased
-                    // ([`CLAIMED_ROW_SQL`]); then they are leased: two
-                    // statements.
-                    Backend::Sqlite => {
-                        let sql = format!(
-                            "SELECT group_concat({CLAIMED_ROW_SQL}, char(30)) FROM ({})",
-                            claimable("rowid AS claimed_rowid, *", "$1", "$2", "$3")
-                        );
-                        let mut query = sqlx::query_scalar(&sql).bind(now).bind(limit);
-                        if let Some(from) = from {
-                            query = query.bind(from);
-                        }
-                        let claimed: Option<String> = query.fetch_one(&mut *tx).await?;
-                        let Some(claimed) = claimed else { return Ok(Vec::new()) };
-                        let (rows, rowids) = claimed_rows(&claimed)?;
-                        // By rowid, within the transaction that read them:
-                        // one lookup per row instead of two (the id's index,
-                        // then the table).
-                        sqlx::query(
-                            "UPDATE outbox SET lease_until = $1, attempts = attempts + 1 \
-                             WHERE rowid IN (SELECT value FROM json_each($2))",
-                        )
-                        .bind(lease_until)
-                        .bind(rowids)
-                        .execute(&mut *tx)
-                        .await?;
-                        rows
-                    }
-                    Backend::Postgres => {
-                        let sql = format!(
-                            "UPDATE outbox SET lease_until = $1, attempts = attempts + 1 \
-                             WHERE id IN ({}) RETURNING {OUTBOX_COLUMNS}",
-                            claimable("id", "$2", "$3", "$4")
-                        );
-                        let mut query = sqlx::query(&sql).bind(lease_until).bind(now).bind(limit);
-                        if let Some(from) = from {
-                            query = query.bind(from);
-                        }
-                        let rows = query.fetch_all(&mut *tx).await?;
-                        rows.iter().map(outbox_from_row).collect::<Result<Vec<_>, _>>()?
-                    }
-                };
-                tx.commit().await?;
-                rows.sort_by_key(|r| r.next_attempt_at);
-                Ok(rows)
-            }
-
             async fn record_outbox(&self, updates: &[OutboxUpdate], now: DateTime<Utc>) -> Result<(), StoreError> {
                 if updates.is_empty() {
                     return Ok(());
                 }
                 let mut tx = self.begin_outbox_write().await?;
-                // Sent rows, nearly all of a batch, take one statement.
-                Self::record_sent(&mut tx, updates, now).await?;
-                for update in updates {
-                    match update {
-                        OutboxUpdate::Sent { .. } => continue,
-                        OutboxUpdate::Retry { id, at, error } => sqlx::query(
-                            "UPDATE outbox SET status = 'pending', next_attempt_at = $2, last_error = $3, \
-                             lease_until = NULL WHERE id = $1 AND status = 'pending' AND lease_until IS NOT NULL",
-                        )
-                        .bind(id)
-                        .bind(*at)
-                        .bind(error),
-                        OutboxUpdate::Failed { id, error } => sqlx::query(
-                            "UPDATE outbox SET status = 'failed', last_error = $2, server_reply = $2, \
-                             lease_until = NULL WHERE id = $1 AND status = 'pending' AND lease_until IS NOT NULL",
-                        )
-                        .bind(id)
-                        .bind(error),
-                    }
-                    .execute(&mut *tx)
-                    .await?;
-                }
+                Self::record_in(&mut tx, updates, now).await?;
                 tx.commit().await?;
                 Ok(())
+            }
+
+            async fn record_and_claim_outbox(
+                &self,
+                updates: &[OutboxUpdate],
+                recorded_at: DateTime<Utc>,
+                now: DateTime<Utc>,
+                from: Option<DateTime<Utc>>,
+                lease: Duration,
+                limit: i64,
+            ) -> Result<Vec<OutboxRow>, StoreError> {
+                let mut tx = self.begin_outbox_write().await?;
+                if !updates.is_empty() {
+                    Self::record_in(&mut tx, updates, recorded_at).await?;
+                }
+                let rows = Self::claim_in(&mut tx, now, from, lease, limit).await?;
+                tx.commit().await?;
+                Ok(rows)
             }
 
             async fn release_outbox(&self, ids: &[Uuid]) -> Result<u64, StoreError> {
