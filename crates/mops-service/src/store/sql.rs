@@ -518,10 +518,14 @@ macro_rules! impl_store {
                         rows
                     }
                     Backend::Postgres => {
+                        // The rows found are locked by this transaction, so
+                        // their places (`ctid`) hold until it ends: the
+                        // update goes to each place directly instead of
+                        // looking every id up in the primary key.
                         let sql = format!(
                             "UPDATE outbox SET lease_until = $1, attempts = attempts + 1 \
-                             WHERE id IN ({}) RETURNING {OUTBOX_COLUMNS}",
-                            claimable("id", "$2", "$3", "$4")
+                             WHERE ctid = ANY(ARRAY({})) RETURNING {OUTBOX_COLUMNS}",
+                            claimable("ctid", "$2", "$3", "$4")
                         );
                         let mut query = sqlx::query(&sql).bind(lease_until).bind(now).bind(limit);
                         if let Some(from) = from {
