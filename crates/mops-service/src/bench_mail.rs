@@ -1167,18 +1167,22 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_median_cpu_is_of_one_senders_runs() {
-        let run = |sender, round, cpu_ms: Option<u64>| MailRun {
+    /// A run of 1000 mails that took `wall_ms` and `cpu_ms` (if known).
+    fn run_of(sender: Sender, round: usize, wall_ms: u64, cpu_ms: Option<u64>) -> MailRun {
+        MailRun {
             sender,
             round,
             messages: 1000,
-            wall: Duration::from_secs(1),
+            wall: Duration::from_millis(wall_ms),
             cpu: cpu_ms.map(Duration::from_millis),
             steal: None,
             sink: SinkCounts::default(),
-        };
-        let report = |runs| MailBackendReport {
+        }
+    }
+
+    /// A report of SQLite made of `runs` over 1000 mails.
+    fn report_of(runs: Vec<MailRun>) -> MailBackendReport {
+        MailBackendReport {
             backend: Backend::Sqlite,
             outbox: Seeding {
                 rounds: 1,
@@ -1191,7 +1195,13 @@ mod tests {
             runs,
             rows_sent: 1000,
             parts: EngineParts::default(),
-        };
+        }
+    }
+
+    #[test]
+    fn the_median_cpu_is_of_one_senders_runs() {
+        let run = |sender, round, cpu_ms: Option<u64>| run_of(sender, round, 1000, cpu_ms);
+        let report = report_of;
         // 1000 mails: a millisecond of CPU is a microsecond per mail.
         let odd = report(vec![
             run(Sender::Engine, 1, Some(300)),
@@ -1214,40 +1224,19 @@ mod tests {
 
     #[test]
     fn each_round_compares_the_engine_with_the_lettre_run_beside_it() {
-        let run = |sender, round, wall_ms| MailRun {
-            sender,
-            round,
-            messages: 1000,
-            wall: Duration::from_millis(wall_ms),
-            cpu: None,
-            steal: None,
-            sink: SinkCounts::default(),
-        };
-        let report = MailBackendReport {
-            backend: Backend::Sqlite,
-            outbox: Seeding {
-                rounds: 1,
-                rows_made: 1000,
-                rows_removed: 0,
-                wall: Duration::ZERO,
-                notices: BTreeMap::new(),
-                mean_bytes: 0,
-            },
-            // The machine slows down after the first round: lettre alone
-            // more than the engine.
-            runs: vec![
-                run(Sender::Lettre, 1, 100),
-                run(Sender::LettreBytes, 1, 80),
-                run(Sender::Engine, 1, 150),
-                run(Sender::Engine, 2, 200),
-                run(Sender::LettreBytes, 2, 150),
-                run(Sender::Lettre, 2, 160),
-                run(Sender::Lettre, 3, 170),
-                run(Sender::Engine, 3, 170),
-            ],
-            rows_sent: 1000,
-            parts: EngineParts::default(),
-        };
+        let run = |sender, round, wall_ms| run_of(sender, round, wall_ms, None);
+        // The machine slows down after the first round: lettre alone more
+        // than the engine.
+        let report = report_of(vec![
+            run(Sender::Lettre, 1, 100),
+            run(Sender::LettreBytes, 1, 80),
+            run(Sender::Engine, 1, 150),
+            run(Sender::Engine, 2, 200),
+            run(Sender::LettreBytes, 2, 150),
+            run(Sender::Lettre, 2, 160),
+            run(Sender::Lettre, 3, 170),
+            run(Sender::Engine, 3, 170),
+        ]);
         let ratios: Vec<String> = report.round_ratios().iter().map(|r| format!("{r:.2}")).collect();
         assert_eq!(ratios, ["0.67", "0.80", "1.00"]);
         assert!((report.ratio() - 100.0 / 150.0).abs() < 1e-9, "the goal's ratio is still best against best");
