@@ -984,10 +984,14 @@ async fn keep_books<S: Store>(
 ) -> Result<(), StoreError> {
     let most = 2 * books.batch;
     let mut updates = Vec::with_capacity(most);
-    let mut deadline: Option<tokio::time::Instant> = None;
-    let (mut claiming, mut sending) = (true, true);
+    // One timer, set when the first outcome of a write comes: made anew on
+    // every pass, it was registered anew for every outcome.
+    let timer = tokio::time::sleep(std::time::Duration::ZERO);
+    tokio::pin!(timer);
+    let (mut timed, mut claiming, mut sending) = (false, true, true);
     loop {
         let room = most.saturating_sub(updates.len());
+        let mut due = false;
         tokio::select! {
             request = claims.recv(), if claiming => match request {
                 Some(ClaimRequest { from, reply }) => {
@@ -997,7 +1001,7 @@ async fn keep_books<S: Store>(
                     match claimed {
                         Ok(rows) => {
                             updates.clear();
-                            deadline = None;
+                            timed = false;
                             let _ = reply.send(Ok(rows));
                         }
                         Err(e) => {
@@ -1011,20 +1015,19 @@ async fn keep_books<S: Store>(
             received = outcomes.recv_many(&mut updates, room.max(1)), if sending && room > 0 => {
                 if received == 0 {
                     sending = false;
-                } else if deadline.is_none() {
-                    deadline = Some(tokio::time::Instant::now() + RECORD_WITHIN);
+                } else if !timed {
+                    timer.as_mut().reset(tokio::time::Instant::now() + RECORD_WITHIN);
+                    timed = true;
                 }
             },
-            () = tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)), if deadline.is_some() => {
-                deadline = None;
-                store.record_outbox(&updates, Utc::now()).await?;
-                updates.clear();
-            },
+            () = &mut timer, if timed => due = true,
             else => break,
         }
+        // Written on their own: when they have waited long enough, when
+        // enough wait, or when no more will come.
         let full = if claiming { most } else { books.batch };
-        if updates.len() >= full || (!sending && !updates.is_empty()) {
-            deadline = None;
+        if due || updates.len() >= full || (!sending && !updates.is_empty()) {
+            timed = false;
             store.record_outbox(&updates, Utc::now()).await?;
             updates.clear();
         }
