@@ -62,7 +62,7 @@ pub fn encode_into(input: &[u8], mut out: Vec<u8>) -> Vec<u8> {
                 continue;
             }
             // The CR held back before was not part of a line break.
-            out.append(b"=0D");
+            out.append(*b"=0D");
         }
         if byte == b'\r' {
             was_cr = true;
@@ -95,13 +95,13 @@ pub fn encode_into(input: &[u8], mut out: Vec<u8>) -> Vec<u8> {
             continue;
         }
         match byte {
-            b'=' => out.append(b"=3D"),
-            b'\t' | b' '..=b'~' => out.append(&[byte]),
-            _ => out.append(&[b'=', HEX[usize::from(byte >> 4)], HEX[usize::from(byte & 0x0f)]]),
+            b'=' => out.append(*b"=3D"),
+            b'\t' | b' '..=b'~' => out.append([byte]),
+            _ => out.append([b'=', HEX[usize::from(byte >> 4)], HEX[usize::from(byte & 0x0f)]]),
         }
     }
     if was_cr {
-        out.append(b"=0D");
+        out.append(*b"=0D");
     } else {
         out.escape_trailing_blank();
     }
@@ -120,10 +120,11 @@ struct Line {
 
 impl Line {
     /// Appends one character or escape, breaking the line first if it would
-    /// not fit.
+    /// not fit. Its length is known at compile time, so the copy is a store
+    /// or two rather than a call.
     #[inline]
-    fn append(&mut self, piece: &[u8]) {
-        if self.on_line + piece.len() > LIMIT {
+    fn append<const N: usize>(&mut self, piece: [u8; N]) {
+        if self.on_line + N > LIMIT {
             if self.on_line == LIMIT {
                 // No room even for the `=` of a soft break: it goes before
                 // the last thing appended.
@@ -134,16 +135,16 @@ impl Line {
                 self.on_line = 0;
             }
         }
-        self.out.extend_from_slice(piece);
-        self.on_line += piece.len();
-        self.backup = self.out.len() - piece.len();
+        self.out.extend_from_slice(&piece);
+        self.on_line += N;
+        self.backup = self.out.len() - N;
     }
 
     /// A space or tab must not end an encoded line: it is escaped instead.
     fn escape_trailing_blank(&mut self) {
-        let escaped: &[u8] = match self.out.last() {
-            Some(b' ') => b"=20",
-            Some(b'\t') => b"=09",
+        let escaped = match self.out.last() {
+            Some(b' ') => *b"=20",
+            Some(b'\t') => *b"=09",
             _ => return,
         };
         self.out.pop();
