@@ -24,8 +24,14 @@
 //!      batches, reads each idea and call, renders, builds, sends with the
 //!      same concurrency and pool size, and records each batch's outcome.
 //!
-//!    Between engine runs the rows are reset to pending by plain SQL. The
-//!    better run of each kind is reported, and their ratio.
+//!    Between engine runs the rows are reset to pending by plain SQL.
+//!
+//! The goal's ratio is the median, over the rounds, of each engine run's
+//! rate against the lettre-alone run beside it: the machine's speed changes
+//! now and then (seen here: lettre alone's CPU per mail moving from 77 to
+//! 107 µs between two rounds), and a pair run one after the other meets
+//! the same speed. The better run of each kind, and their ratio, are
+//! reported for information.
 //!
 //! The sink counts what it receives and the distinct Message-IDs, so a mail
 //! sent twice shows up as a duplicate.
@@ -119,7 +125,8 @@ pub struct MailBenchArgs {
     /// Outbox rows the worker claims per pass.
     #[arg(long, default_value_t = 100)]
     pub batch: usize,
-    /// Rounds of (lettre alone, engine); the better run of each is reported.
+    /// Rounds of (lettre alone, engine); the goal's ratio is the median of
+    /// the rounds' ratios.
     #[arg(long, default_value_t = 3)]
     pub rounds: usize,
     /// Let the sink delay its ACKs like an ordinary Linux server; lettre then
@@ -336,8 +343,16 @@ impl MailBackendReport {
         self.runs.iter().filter(|r| r.sender == sender).max_by(|a, b| a.per_second().total_cmp(&b.per_second()))
     }
 
-    /// The best engine rate over the best lettre-alone rate.
+    /// The goal's ratio: the median of [`round_ratios`](Self::round_ratios),
+    /// or 0 without a round that has both runs.
     pub fn ratio(&self) -> f64 {
+        median(self.round_ratios()).unwrap_or_default()
+    }
+
+    /// The best engine rate over the best lettre-alone rate, for
+    /// information: when the machine's speed changes between rounds, it
+    /// compares runs that met different speeds.
+    pub fn best_ratio(&self) -> f64 {
         self.ratio_to(Sender::Lettre)
     }
 
@@ -362,8 +377,7 @@ impl MailBackendReport {
     /// Each round's engine rate over the rate of its lettre-alone run, in
     /// round order. The two ran one after the other, so a change in the
     /// machine's speed between rounds (seen here: lettre alone's CPU per
-    /// mail moving from 135 to 180 µs) cancels out. For information beside
-    /// the goal's ratio, which compares the best run of each.
+    /// mail moving from 135 to 180 µs) cancels out.
     pub fn round_ratios(&self) -> Vec<f64> {
         let rate =
             |sender, round| self.runs.iter().find(|r| r.sender == sender && r.round == round).map(MailRun::per_second);
@@ -407,7 +421,8 @@ impl fmt::Display for MailBenchReport {
             f,
             "MOPS mail benchmark: {} status mails per run into a loopback SMTP sink ({acks}); {} sends at once over \
              an SMTP pool of {}; the worker claims {} rows per pass; {} rounds of lettre alone, lettre with bytes \
-             and engine, alternating which of lettre alone and engine goes first; the better run of each is compared",
+             and engine, alternating which of lettre alone and engine goes first; each engine run is compared with \
+             the lettre-alone run beside it",
             self.messages, self.concurrency, self.concurrency, self.batch, self.rounds
         )?;
         for b in &self.backends {
@@ -469,23 +484,22 @@ impl fmt::Display for MailBackendReport {
             )?;
         }
         let rate = |s: Sender| self.best(s).map(MailRun::per_second).unwrap_or_default();
+        let each: Vec<String> = self.round_ratios().iter().map(|r| format!("{r:.2}")).collect();
         writeln!(
             f,
-            "  best: engine {:.1}/s, lettre alone {:.1}/s; engine/lettre alone: {:.2} (goal ≥ {RATIO_GOAL}: {})",
-            rate(Sender::Engine),
-            rate(Sender::Lettre),
+            "  engine/lettre alone, round by round (each engine run against the lettre-alone run beside it): {}; \
+             median {:.2} (goal ≥ {RATIO_GOAL}: {})",
+            each.join(", "),
             self.ratio(),
             met(self.goal_met())
         )?;
-        let rounds = self.round_ratios();
-        if let Some(middle) = median(rounds.clone()) {
-            let each: Vec<String> = rounds.iter().map(|r| format!("{r:.2}")).collect();
-            writeln!(
-                f,
-                "  for information, round by round (engine/the lettre-alone run beside it): {}; median {middle:.2}",
-                each.join(", ")
-            )?;
-        }
+        writeln!(
+            f,
+            "  for information, best against best: engine {:.1}/s, lettre alone {:.1}/s; engine/lettre alone: {:.2}",
+            rate(Sender::Engine),
+            rate(Sender::Lettre),
+            self.best_ratio()
+        )?;
         writeln!(
             f,
             "  for information: lettre sending the same messages formatted beforehand (send_raw, as the worker \
@@ -1239,9 +1253,22 @@ mod tests {
         ]);
         let ratios: Vec<String> = report.round_ratios().iter().map(|r| format!("{r:.2}")).collect();
         assert_eq!(ratios, ["0.67", "0.80", "1.00"]);
-        assert!((report.ratio() - 100.0 / 150.0).abs() < 1e-9, "the goal's ratio is still best against best");
+        // The goal's ratio is the rounds' median; best against best (100 ms
+        // of lettre against 150 of the engine) would miss the goal.
+        assert!((report.ratio() - 0.8).abs() < 1e-9);
+        assert!(report.goal_met());
+        assert!((report.best_ratio() - 100.0 / 150.0).abs() < 1e-9);
         let text = report.to_string();
-        assert!(text.contains("round by round (engine/the lettre-alone run beside it): 0.67, 0.80, 1.00; median 0.80"));
+        assert!(text.contains(
+            "round by round (each engine run against the lettre-alone run beside it): 0.67, 0.80, 1.00; median 0.80 \
+             (goal ≥ 0.7: met)"
+        ));
+        assert!(text.contains("best against best: engine 6666.7/s, lettre alone 10000.0/s; engine/lettre alone: 0.67"));
+        // A round that is missing a run is left out; none at all is no ratio.
+        let lone = report_of(vec![run(Sender::Engine, 1, 100), run(Sender::Lettre, 2, 100)]);
+        assert!(lone.round_ratios().is_empty());
+        assert_eq!(lone.ratio(), 0.0);
+        assert!(!lone.goal_met());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
