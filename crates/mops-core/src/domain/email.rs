@@ -125,6 +125,7 @@ mod tests {
             "a.@mdh.se".to_owned(),
             "a@-mdh.se".to_owned(),
             "a@mdh-.se".to_owned(),
+            "_@0.a-".to_owned(),
             "a@mdh..se".to_owned(),
             "a@mdh.se.".to_owned(),
             "a@localhost".to_owned(),
