@@ -310,6 +310,72 @@ async fn a_drain_stopped_by_an_error_gives_back_what_it_claimed_ahead(db: &TestD
     assert_eq!(db.db.outbox_unsent().await.unwrap(), 0);
 }
 
+/// The outbox row a received message came from, by its Message-ID
+/// (`<row@domain>`).
+fn row_of(received: &smtp::Received) -> uuid::Uuid {
+    let id = received.parsed().message_id().expect("a Message-ID").to_owned();
+    let row = id.split('@').next().unwrap_or_default();
+    row.parse().unwrap_or_else(|_| panic!("a Message-ID made from an outbox row: {id}"))
+}
+
+/// A real service process (`mops serve`) is killed (SIGKILL) while it drains
+/// the outbox into a server that answers slowly: some mails are sent and
+/// recorded, some are with the server but not answered yet. A worker started
+/// afterwards sends, once the dead one's leases lapse, every mail not
+/// recorded as sent: none is lost, and the ones the server gets twice are
+/// exactly those it had but the dead service never heard back about, under
+/// the same Message-ID (the at-least-once window).
+async fn a_service_killed_mid_drain_loses_nothing(db: &TestDb) {
+    selection_done(db).await;
+    let server = SmtpServer::start();
+    server.set_mode(Mode::Slow(Duration::from_millis(300)));
+    let mail_dir = tempfile::tempdir().unwrap();
+    let mut service = std::process::Command::new(env!("CARGO_BIN_EXE_mops"))
+        .arg("serve")
+        .env("MOPS_DATABASE_URL", db.url())
+        .env("MOPS_BIND", "127.0.0.1:0")
+        .env("MOPS_SMTP_URL", server.url())
+        .env("MOPS_MAIL_DIR", mail_dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("mops serve starts");
+    // Killed as the tenth mail reaches the server: it and those beside it
+    // wait for their answer.
+    let started = std::time::Instant::now();
+    while server.received().len() < 10 {
+        assert!(started.elapsed() < Duration::from_secs(60), "the service sent no mail");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    service.kill().expect("the service is killed");
+    service.wait().unwrap();
+    // What had fully arrived when the connections dropped is in by now.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before: BTreeSet<uuid::Uuid> = server.received().iter().map(row_of).collect();
+    assert_eq!(before.len(), server.received().len(), "the service sent no mail twice");
+    // Every row queued, with any the service's timers added before it died.
+    let queued = db.db.outbox(None, 10_000).await.unwrap().len();
+    assert!(before.len() < queued, "killed mid-drain: {} of {queued} sent", before.len());
+    let recorded: BTreeSet<uuid::Uuid> =
+        db.db.outbox(Some(OutboxStatus::Sent), 10_000).await.unwrap().iter().map(|r| r.id).collect();
+    assert!(recorded.is_subset(&before), "a row recorded as sent that the server never got");
+    assert!(recorded.len() < before.len(), "the kill caught mails the server had but had not answered");
+
+    server.set_mode(Mode::Accept);
+    let report = worker(&db.db, server.url()).drain(Utc::now() + chrono::Duration::minutes(6)).await.unwrap();
+    assert_eq!(report.sent, queued - recorded.len(), "every row not recorded is sent once more");
+    assert_eq!(db.db.outbox_unsent().await.unwrap(), 0);
+    let received = server.received();
+    let rows: BTreeSet<uuid::Uuid> = received.iter().map(row_of).collect();
+    assert_eq!(rows.len(), queued, "every mail arrived");
+    let mut twice: Vec<uuid::Uuid> = received.iter().map(row_of).collect();
+    twice.sort_unstable();
+    let mut seen = BTreeSet::new();
+    twice.retain(|row| !seen.insert(*row));
+    let window: BTreeSet<uuid::Uuid> = before.difference(&recorded).copied().collect();
+    assert_eq!(twice.into_iter().collect::<BTreeSet<_>>(), window, "sent twice: only the unanswered");
+}
+
 async fn two_workers_never_send_a_row_twice(db: &TestDb) {
     let queued = selection_done(db).await;
     let server = SmtpServer::start();
@@ -335,6 +401,7 @@ on_both_backends!(
     a_550_fails_for_good_until_a_person_retries,
     a_transient_failure_gives_up_after_five_days,
     a_worker_killed_mid_batch_loses_nothing,
+    a_service_killed_mid_drain_loses_nothing,
     two_workers_never_send_a_row_twice,
     a_drain_stopped_by_an_error_gives_back_what_it_claimed_ahead,
 );

@@ -21,6 +21,10 @@ pub enum Mode {
     TryLater,
     /// 550: a permanent refusal.
     Refuse,
+    /// Accept, but answer each message's end only after this long: the
+    /// message counts as received before the answer goes out, so a client
+    /// that dies meanwhile has sent it without knowing.
+    Slow(std::time::Duration),
 }
 
 /// A message as the server received it.
@@ -52,7 +56,7 @@ struct Recorder {
 impl Handler for Recorder {
     fn data_start(&mut self, _domain: &str, from: &str, _is8bit: bool, to: &[String]) -> Response {
         match self.state.lock().unwrap().mode.unwrap_or(Mode::Accept) {
-            Mode::Accept => {
+            Mode::Accept | Mode::Slow(_) => {
                 self.current = Some(Received { from: from.to_owned(), to: to.to_vec(), data: Vec::new() });
                 response::OK
             }
@@ -69,8 +73,15 @@ impl Handler for Recorder {
     }
 
     fn data_end(&mut self) -> Response {
-        if let Some(c) = self.current.take() {
-            self.state.lock().unwrap().received.push(c);
+        let mode = {
+            let mut state = self.state.lock().unwrap();
+            if let Some(c) = self.current.take() {
+                state.received.push(c);
+            }
+            state.mode
+        };
+        if let Some(Mode::Slow(wait)) = mode {
+            std::thread::sleep(wait);
         }
         response::OK
     }
