@@ -1165,7 +1165,10 @@ mod tests {
         // Each part ran alone over every row.
         assert_eq!(b.parts.mails, n);
         if cfg!(target_os = "linux") {
-            assert!(b.runs.iter().all(|r| r.steal.is_some_and(|p| (0.0..=100.0).contains(&p))), "{:?}", b.runs);
+            // A run shorter than a clock tick of `/proc/stat` (10 ms) may
+            // see no ticks at all, and then no share of them stolen.
+            assert!(b.runs.iter().all(|r| r.steal.is_none_or(|p| (0.0..=100.0).contains(&p))), "{:?}", b.runs);
+            assert!(b.runs.iter().any(|r| r.steal.is_some()), "{:?}", b.runs);
             assert!(b.parts.bookkeeping.is_some() && b.parts.building.is_some(), "{:?}", b.parts);
             assert!(b.median_cpu(Sender::Engine).is_some() && b.median_cpu(Sender::Lettre).is_some());
         }
