@@ -11,7 +11,7 @@ use chrono::Utc;
 use common::TestDb;
 use lettre::message::Mailbox;
 use mail_parser::MimeHeaders;
-use mops_core::reference::{Step, round_2010};
+use mops_core::reference::{Step, round_2010_in};
 use mops_core::timers::TimerConfig;
 use mops_core::{CallCommand, CallPhase};
 use mops_service::bench_mail::SmtpSink;
@@ -49,7 +49,16 @@ fn tls_worker(db: &Db, url: String, ca_file: Option<std::path::PathBuf>) -> Mail
 /// The 2010 round up to the end of the selection: 84 mails in the outbox
 /// (receipts, selections with seminar invitations, and refusals).
 async fn selection_done(db: &TestDb) -> i64 {
-    let mut round = round_2010();
+    queue_selection(db, 0).await;
+    let unsent = db.db.outbox_unsent().await.unwrap();
+    assert_eq!(unsent, 84);
+    unsent
+}
+
+/// Replays the 2010 round, its ids in `namespace`, up to the end of the
+/// selection: 84 more mails in the outbox.
+async fn queue_selection(db: &TestDb, namespace: u32) {
+    let mut round = round_2010_in(namespace);
     let upto = round
         .steps
         .iter()
@@ -57,9 +66,6 @@ async fn selection_done(db: &TestDb) -> i64 {
         .unwrap();
     round.steps.truncate(upto);
     replay_round(&db.db, &round, &TimerConfig::default(), |_, _, _| {}).await.unwrap();
-    let unsent = db.db.outbox_unsent().await.unwrap();
-    assert_eq!(unsent, 84);
-    unsent
 }
 
 async fn status_count(db: &Db, status: OutboxStatus) -> usize {
@@ -376,6 +382,71 @@ async fn a_service_killed_mid_drain_loses_nothing(db: &TestDb) {
     assert_eq!(twice.into_iter().collect::<BTreeSet<_>>(), window, "sent twice: only the unanswered");
 }
 
+/// `mops serve` on `db`, sending to `smtp` from `from`; returns once it
+/// listens. Its timers run once at its start and then not for an hour, so
+/// they leave a test's outbox alone.
+fn start_service(db: &TestDb, smtp: &SmtpServer, from: &str) -> std::process::Child {
+    use std::io::BufRead;
+    let mut service = std::process::Command::new(env!("CARGO_BIN_EXE_mops"))
+        .arg("serve")
+        .env("MOPS_DATABASE_URL", db.url())
+        .env("MOPS_BIND", "127.0.0.1:0")
+        .env("MOPS_SMTP_URL", smtp.url())
+        .env("MOPS_MAIL_FROM", from)
+        .env("MOPS_MAIL_INTERVAL_SECS", "1")
+        .env("MOPS_TIMER_INTERVAL_SECS", "3600")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("mops serve starts");
+    let stdout = service.stdout.take().expect("the service's output");
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    loop {
+        let line = lines.next().expect("serve prints where it listens").expect("a line of output");
+        if line.contains("http://") {
+            break;
+        }
+    }
+    // The rest of its output is read and dropped, so it never blocks.
+    std::thread::spawn(move || lines.for_each(drop));
+    service
+}
+
+/// Two service processes on one database drain one outbox at once: each
+/// sends some of the mails, and no mail goes out twice. Each sends from its
+/// own domain, so the Message-IDs tell who sent what.
+async fn two_services_never_send_a_row_twice(db: &TestDb) {
+    let server = SmtpServer::start();
+    // A drain holds two batches (100 mails) at a time. Slow enough that the
+    // first service to look is still on its first batch when the other looks
+    // (each looks every second), and more mail than two batches.
+    server.set_mode(Mode::Slow(Duration::from_millis(300)));
+    let mut services = [start_service(db, &server, "mops@one.example"), start_service(db, &server, "mops@two.example")];
+    queue_selection(db, 0).await;
+    queue_selection(db, 1).await;
+    let queued = db.db.outbox(None, 10_000).await.unwrap().len();
+    assert_eq!(queued, 2 * 84);
+    let started = std::time::Instant::now();
+    while db.db.outbox_unsent().await.unwrap() > 0 || server.received().len() < queued {
+        assert!(started.elapsed() < Duration::from_secs(60), "the services did not send the mail");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for service in &mut services {
+        service.kill().unwrap();
+        service.wait().unwrap();
+    }
+    let received = server.received();
+    let rows: BTreeSet<uuid::Uuid> = received.iter().map(row_of).collect();
+    assert_eq!(rows.len(), queued, "every mail arrived");
+    assert_eq!(received.len(), queued, "no mail was sent twice");
+    let by = |domain: &str| {
+        received.iter().filter(|r| r.parsed().message_id().is_some_and(|id| id.ends_with(domain))).count()
+    };
+    let (one, two) = (by("@one.example"), by("@two.example"));
+    assert_eq!(one + two, queued);
+    assert!(one > 0 && two > 0, "both services sent mail: {one} and {two}");
+}
+
 async fn two_workers_never_send_a_row_twice(db: &TestDb) {
     let queued = selection_done(db).await;
     let server = SmtpServer::start();
@@ -403,6 +474,7 @@ on_both_backends!(
     a_worker_killed_mid_batch_loses_nothing,
     a_service_killed_mid_drain_loses_nothing,
     two_workers_never_send_a_row_twice,
+    two_services_never_send_a_row_twice,
     a_drain_stopped_by_an_error_gives_back_what_it_claimed_ahead,
 );
 
