@@ -335,17 +335,7 @@ async fn a_service_killed_mid_drain_loses_nothing(db: &TestDb) {
     selection_done(db).await;
     let server = SmtpServer::start();
     server.set_mode(Mode::Slow(Duration::from_millis(300)));
-    let mail_dir = tempfile::tempdir().unwrap();
-    let mut service = std::process::Command::new(env!("CARGO_BIN_EXE_mops"))
-        .arg("serve")
-        .env("MOPS_DATABASE_URL", db.url())
-        .env("MOPS_BIND", "127.0.0.1:0")
-        .env("MOPS_SMTP_URL", server.url())
-        .env("MOPS_MAIL_DIR", mail_dir.path())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("mops serve starts");
+    let mut service = start_service(db, &server, "mops@one.example");
     // Killed as the tenth mail reaches the server: it and those beside it
     // wait for their answer.
     let started = std::time::Instant::now();
