@@ -3,6 +3,7 @@
 //! over SMTP with lettre (or written as `.eml` files when no SMTP server is
 //! configured).
 
+mod header;
 pub mod ics;
 pub mod preview;
 mod qp;
