@@ -47,6 +47,27 @@ pub fn write_text_header(out: &mut Vec<u8>, name: &str, value: &str) {
     w.out.extend_from_slice(b"\r\n");
 }
 
+/// Appends `name: ` and one mailbox (`Anna Björk <anna@example.se>`) and
+/// CRLF to `out`, as lettre encodes a mailbox header (`To`): the display
+/// name as it is, quoted, quoted with escapes, or as encoded-words, whichever
+/// is the first that can carry it (email-encoding's `quoted_string`).
+pub fn write_mailbox_header(out: &mut Vec<u8>, name: &str, display_name: Option<&str>, address: &str) {
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b": ");
+    let mut w = Writer { out, line_len: name.len() + 2, spaces: 0, can_go_to_new_line_now: false };
+    if let Some(display_name) = display_name {
+        w.display_name(display_name);
+        w.spaces += 1;
+        w.write("<");
+    }
+    w.write(address);
+    if display_name.is_some() {
+        w.write(">");
+    }
+    w.write_spaces();
+    w.out.extend_from_slice(b"\r\n");
+}
+
 /// Bytes a header may carry as they are (lettre's `allowed_char`).
 fn allowed(b: u8) -> bool {
     matches!(b, 1..=9 | 11 | 12 | 14..=127)
@@ -109,6 +130,34 @@ impl Writer<'_> {
         }
     }
 
+    /// email-encoding's `quoted_string::encode`.
+    fn display_name(&mut self, value: &str) {
+        let plain = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.');
+        let quoted = |b: u8| plain(b) || b == b' ';
+        let escaped = |b: u8| quoted(b) || matches!(b, b'\\' | b'"');
+        let bytes = value.as_bytes();
+        if bytes.iter().all(|&b| plain(b)) {
+            self.write(value);
+        } else if bytes.iter().all(|&b| quoted(b)) {
+            self.write("\"");
+            self.write_folding(value);
+            self.write("\"");
+        } else if bytes.iter().all(|&b| escaped(b)) {
+            self.write("\"");
+            for &b in bytes {
+                match b {
+                    b'\\' => self.write_folding("\\\\"),
+                    b'"' => self.write_folding("\\\""),
+                    b' ' => self.spaces += 1,
+                    _ => self.write_folding(std::str::from_utf8(std::slice::from_ref(&b)).expect("ASCII")),
+                }
+            }
+            self.write("\"");
+        } else {
+            self.rfc2047(value);
+        }
+    }
+
     /// lettre's `flush_encode_buf`: `words` but their trailing spaces as
     /// encoded-words, then those spaces held.
     fn encode_words(&mut self, words: &str) {
@@ -162,9 +211,10 @@ impl Writer<'_> {
 
 #[cfg(test)]
 mod tests {
-    use lettre::message::header::{Headers, Subject};
+    use lettre::message::header::{Headers, Subject, To};
+    use lettre::message::{Mailbox, Mailboxes};
 
-    use super::write_text_header;
+    use super::{write_mailbox_header, write_text_header};
 
     fn lettres(value: &str) -> String {
         let mut headers = Headers::new();
@@ -203,6 +253,64 @@ mod tests {
             long_ascii.as_str(),
         ] {
             assert_eq!(ours(value), lettres(value), "{value:?}");
+        }
+    }
+
+    fn lettres_to(name: Option<&str>, address: &str) -> String {
+        let mailbox = Mailbox::new(name.map(str::to_owned), address.parse().expect("an address"));
+        let mut headers = Headers::new();
+        headers.set(To::from(Mailboxes::from(mailbox)));
+        headers.to_string()
+    }
+
+    fn our_to(name: Option<&str>, address: &str) -> String {
+        let mut out = Vec::new();
+        write_mailbox_header(&mut out, "To", name, address);
+        String::from_utf8(out).expect("the header is ASCII")
+    }
+
+    #[test]
+    fn recipients_are_written_as_lettre_writes_them() {
+        let long_name = "Anna-Karin Björklund Andersson ".repeat(4);
+        let long_plain = "A".repeat(90);
+        for name in [
+            None,
+            Some(""),
+            Some(" "),
+            Some("Anna"),
+            Some("Anna Nilsson"),
+            Some("Anna Björk"),
+            Some("Ögon, \"Örjan\" & co"),
+            Some("Karin \"KL\" Lindqvist"),
+            Some("back\\slash and \"quote\""),
+            Some("tab\there"),
+            Some("dot.name_with-marks"),
+            Some("  two  spaces  "),
+            Some(long_name.as_str()),
+            Some(long_plain.as_str()),
+        ] {
+            for address in ["anna.nilsson@mdh.example", "a-very-long-local-part.for-folding@eskilstuna.example"] {
+                assert_eq!(our_to(name, address), lettres_to(name, address), "{name:?} {address:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn random_recipients_are_written_as_lettre_writes_them() {
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let pieces = ["a", "Anna", " ", "  ", "-", ".", "_", "\"", "\\", "ö", "Å", ",", "&", "\t", "😀", "Lindqvist"];
+        for _ in 0..20_000 {
+            let len = (next() % 30) as usize;
+            let name: String = (0..len).map(|_| pieces[(next() % pieces.len() as u64) as usize]).collect();
+            let address =
+                if next() % 2 == 0 { "anna@mdh.example" } else { "anna.karin.bjorklund.andersson@vasteras.example" };
+            assert_eq!(our_to(Some(&name), address), lettres_to(Some(&name), address), "{name:?}");
         }
     }
 

@@ -10,7 +10,6 @@
 //! recognisable as the same message.
 
 use std::collections::HashMap;
-use std::io::Write as _;
 use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
@@ -481,8 +480,8 @@ fn date_header(date: SystemTime) -> String {
 /// Writes the message [`build_message`] builds, byte for byte as lettre
 /// would format it (with these boundaries and `date`), straight into one
 /// buffer, the parts' bodies encoded into it as they are written. The
-/// headers that need encoding are encoded as lettre encodes them: `To` and
-/// `Date` by lettre, `Subject` by [`super::header`] (lettre's rules, faster);
+/// headers that need encoding are encoded as lettre encodes them: `Date` by
+/// lettre, `To` and `Subject` by [`super::header`] (lettre's rules, faster);
 /// the rest is what lettre writes for every mail, worked out once.
 /// Building the message with lettre's builder and formatting it cost more
 /// than rendering the templates.
@@ -510,8 +509,6 @@ pub fn write_message(
     let [alternative, mixed] = boundaries(row);
 
     let heads = part_heads();
-    let mut headers = Headers::new();
-    headers.set(header::To::from(Mailboxes::from(to.clone())));
     // Room for the bodies at their largest (quoted-printable may take three
     // bytes for one, HTML's references six for two or three), so that the
     // buffer is never moved as it grows: a few KiB more than needed.
@@ -523,7 +520,7 @@ pub fn write_message(
         + rendered.ics.as_deref().map_or(0, |ics| encoded(ics) + 512);
     let mut out = Vec::with_capacity(size);
     out.extend_from_slice(letterhead.head.as_bytes());
-    write!(out, "{headers}").map_err(|e| e.to_string())?;
+    super::header::write_mailbox_header(&mut out, "To", to.name.as_deref(), to.email.as_ref());
     super::header::write_text_header(&mut out, "Subject", &rendered.subject);
     // ASCII without spaces: lettre's encoder writes these as they are.
     out.extend_from_slice(b"Message-ID: <");
