@@ -481,7 +481,7 @@ fn date_header(date: SystemTime) -> String {
 /// would format it (with these boundaries and `date`), straight into one
 /// buffer, the parts' bodies encoded into it as they are written. The
 /// headers that need encoding are encoded as lettre encodes them: `Date` by
-/// lettre, `To` and `Subject` by [`super::header`] (lettre's rules, faster);
+/// lettre, `To` and `Subject` by `mail/header.rs` (lettre's rules, faster);
 /// the rest is what lettre writes for every mail, worked out once.
 /// Building the message with lettre's builder and formatting it cost more
 /// than rendering the templates.
