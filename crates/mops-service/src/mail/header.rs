@@ -225,10 +225,21 @@ mod tests {
         headers.to_string()
     }
 
-    fn ours(value: &str) -> String {
+    /// What `write` appends to an empty buffer, as text.
+    fn written(write: impl FnOnce(&mut Vec<u8>)) -> String {
         let mut out = Vec::new();
-        write_text_header(&mut out, "Subject", value);
+        write(&mut out);
         String::from_utf8(out).expect("the header is ASCII")
+    }
+
+    fn ours(value: &str) -> String {
+        written(|out| write_text_header(out, "Subject", value))
+    }
+
+    /// The inputs of [`crate::mail::random_inputs`] made of text `pieces`.
+    fn random_texts<'a>(seed: u64, max_pieces: u64, pieces: &'a [&'a [u8]]) -> impl Iterator<Item = String> + 'a {
+        crate::mail::random_inputs(seed, 20_000, max_pieces, pieces)
+            .map(|input| String::from_utf8(input).expect("pieces of text join into text"))
     }
 
     #[test]
@@ -267,9 +278,7 @@ mod tests {
     }
 
     fn our_to(name: Option<&str>, address: &str) -> String {
-        let mut out = Vec::new();
-        write_mailbox_header(&mut out, "To", name, address);
-        String::from_utf8(out).expect("the header is ASCII")
+        written(|out| write_mailbox_header(out, "To", name, address))
     }
 
     #[test]
@@ -300,19 +309,10 @@ mod tests {
 
     #[test]
     fn random_recipients_are_written_as_lettre_writes_them() {
-        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
-        let pieces = ["a", "Anna", " ", "  ", "-", ".", "_", "\"", "\\", "ö", "Å", ",", "&", "\t", "😀", "Lindqvist"];
-        for _ in 0..20_000 {
-            let len = (next() % 30) as usize;
-            let name: String = (0..len).map(|_| pieces[(next() % pieces.len() as u64) as usize]).collect();
-            let address =
-                if next() % 2 == 0 { "anna@mdh.example" } else { "anna.karin.bjorklund.andersson@vasteras.example" };
+        let pieces = ["a", "Anna", " ", "  ", "-", ".", "_", "\"", "\\", "ö", "Å", ",", "&", "\t", "😀", "Lindqvist"]
+            .map(str::as_bytes);
+        let addresses = ["anna@mdh.example", "anna.karin.bjorklund.andersson@vasteras.example"];
+        for (name, address) in random_texts(0x9e37_79b9_7f4a_7c15, 30, &pieces).zip(addresses.iter().cycle()) {
             let ours = our_to(Some(&name), address);
             assert_eq!(ours, lettres_to(Some(&name), address), "{name:?}");
             one_header(&ours);
@@ -321,14 +321,6 @@ mod tests {
 
     #[test]
     fn random_subjects_are_written_as_lettre_writes_them() {
-        // A fixed xorshift sequence: the same inputs on every run.
-        let mut state = 0x2545_f491_4f6c_dd1d_u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
         let pieces = [
             "a",
             "word",
@@ -348,10 +340,9 @@ mod tests {
             "=?",
             "MOPS-2010-7",
             "seminarieserien",
-        ];
-        for _ in 0..20_000 {
-            let len = (next() % 60) as usize;
-            let value: String = (0..len).map(|_| pieces[(next() % pieces.len() as u64) as usize]).collect();
+        ]
+        .map(str::as_bytes);
+        for value in random_texts(0x2545_f491_4f6c_dd1d, 60, &pieces) {
             let written = ours(&value);
             assert_eq!(written, lettres(&value), "{value:?}");
             one_header(&written);

@@ -23,3 +23,29 @@ pub use worker::{
 pub fn configured_contact() -> Result<lettre::message::Mailbox, String> {
     Ok(MailSettings::from_env()?.contact().clone())
 }
+
+/// `count` inputs for the encoders' tests, each fewer than `max_pieces` of
+/// `pieces` joined at random, from a fixed xorshift sequence seeded with
+/// `seed`: the same inputs on every run.
+#[cfg(test)]
+fn random_inputs<'a>(
+    seed: u64,
+    count: usize,
+    max_pieces: u64,
+    pieces: &'a [&'a [u8]],
+) -> impl Iterator<Item = Vec<u8>> + 'a {
+    let mut state = seed;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    (0..count).map(move |_| {
+        let mut input = Vec::new();
+        for _ in 0..next() % max_pieces {
+            input.extend_from_slice(pieces[(next() % pieces.len() as u64) as usize]);
+        }
+        input
+    })
+}

@@ -103,7 +103,19 @@ pub struct MailWorker<S> {
 
 /// The Message-ID of an outbox row: stable across re-sends.
 pub fn message_id(row: uuid::Uuid, from: &Mailbox) -> String {
-    format!("<{row}@{}>", from.email.domain())
+    let mut id = Vec::with_capacity(64);
+    push_message_id(&mut id, row, from);
+    String::from_utf8(id).expect("a UUID and a domain are UTF-8")
+}
+
+/// Appends [`message_id`] to `out`, without a `String` between (the
+/// worker writes it into every message).
+fn push_message_id(out: &mut Vec<u8>, row: uuid::Uuid, from: &Mailbox) {
+    out.push(b'<');
+    out.extend_from_slice(row.hyphenated().encode_lower(&mut uuid::Uuid::encode_buffer()).as_bytes());
+    out.push(b'@');
+    out.extend_from_slice(from.email.domain().as_bytes());
+    out.push(b'>');
 }
 
 /// `text` with CRLF line endings, as a mail body needs them. lettre would
@@ -523,11 +535,9 @@ pub fn write_message(
     super::header::write_mailbox_header(&mut out, "To", to.name.as_deref(), to.email.as_ref());
     super::header::write_text_header(&mut out, "Subject", &rendered.subject);
     // ASCII without spaces: lettre's encoder writes these as they are.
-    out.extend_from_slice(b"Message-ID: <");
-    out.extend_from_slice(row.hyphenated().encode_lower(&mut uuid::Uuid::encode_buffer()).as_bytes());
-    out.push(b'@');
-    out.extend_from_slice(from.email.domain().as_bytes());
-    out.extend_from_slice(b">\r\nMIME-Version: 1.0\r\n");
+    out.extend_from_slice(b"Message-ID: ");
+    push_message_id(&mut out, row, from);
+    out.extend_from_slice(b"\r\nMIME-Version: 1.0\r\n");
     out.extend_from_slice(date_header(date).as_bytes());
     let boundary_line = |out: &mut Vec<u8>, boundary: &str| {
         out.extend_from_slice(b"--");
@@ -701,13 +711,19 @@ impl<S: Store + Clone + 'static> MailWorker<S> {
     /// Reads what claimed rows need (each call and idea once) and builds
     /// their messages.
     async fn prepare(&self, rows: Vec<OutboxRow>, now: DateTime<Utc>) -> Vec<Job> {
-        let mut batch = self.batch_context();
         let mut jobs = Vec::with_capacity(rows.len());
+        self.prepare_each(rows, now, |job| jobs.push(job)).await;
+        jobs
+    }
+
+    /// Reads what `rows` need (each call once) and hands each built job to
+    /// `each` as soon as it is built.
+    async fn prepare_each(&self, rows: Vec<OutboxRow>, now: DateTime<Utc>, mut each: impl FnMut(Job)) {
+        let mut batch = self.batch_context();
         for row in rows {
-            jobs.push(self.prepare_one(&mut batch, row, now).await);
+            each(self.prepare_one(&mut batch, row, now).await);
         }
         self.keep(batch);
-        jobs
     }
 
     /// Reads what `rows` need and builds their messages, sending nothing;
@@ -716,12 +732,8 @@ impl<S: Store + Clone + 'static> MailWorker<S> {
     /// few in flight: holding all of them would measure the allocator
     /// finding fresh pages rather than the building.
     pub async fn build_all(&self, rows: Vec<OutboxRow>, now: DateTime<Utc>) -> usize {
-        let mut batch = self.batch_context();
         let mut built = 0;
-        for row in rows {
-            built += usize::from(self.prepare_one(&mut batch, row, now).await.message.is_ok());
-        }
-        self.keep(batch);
+        self.prepare_each(rows, now, |job| built += usize::from(job.message.is_ok())).await;
         built
     }
 
@@ -1014,11 +1026,12 @@ async fn keep_books<S: Store>(
 ) -> Result<(), StoreError> {
     let most = 2 * books.batch;
     let mut updates = Vec::with_capacity(most);
-    // One timer, set when the first outcome of a write comes: made anew on
-    // every pass, it was registered anew for every outcome.
+    // One timer, set when the first outcome of a write comes, and running
+    // while outcomes wait: made anew on every pass, it was registered anew
+    // for every outcome.
     let timer = tokio::time::sleep(std::time::Duration::ZERO);
     tokio::pin!(timer);
-    let (mut timed, mut claiming, mut sending) = (false, true, true);
+    let (mut claiming, mut sending) = (true, true);
     loop {
         let room = most.saturating_sub(updates.len());
         let mut due = false;
@@ -1031,7 +1044,6 @@ async fn keep_books<S: Store>(
                     match claimed {
                         Ok(rows) => {
                             updates.clear();
-                            timed = false;
                             let _ = reply.send(Ok(rows));
                         }
                         Err(e) => {
@@ -1045,19 +1057,18 @@ async fn keep_books<S: Store>(
             received = outcomes.recv_many(&mut updates, room.max(1)), if sending && room > 0 => {
                 if received == 0 {
                     sending = false;
-                } else if !timed {
+                } else if updates.len() == received {
+                    // The first outcome of a write.
                     timer.as_mut().reset(tokio::time::Instant::now() + RECORD_WITHIN);
-                    timed = true;
                 }
             },
-            () = &mut timer, if timed => due = true,
+            () = &mut timer, if !updates.is_empty() => due = true,
             else => break,
         }
         // Written on their own: when they have waited long enough, when
         // enough wait, or when no more will come.
         let full = if claiming { most } else { books.batch };
         if due || updates.len() >= full || (!sending && !updates.is_empty()) {
-            timed = false;
             store.record_outbox(&updates, Utc::now()).await?;
             updates.clear();
         }
